@@ -5,3 +5,6 @@ pub mod primitives;
 pub mod roles;
 mod jpake;
 pub mod x509;
+pub mod channel;
+pub mod replay;
+pub mod suite;

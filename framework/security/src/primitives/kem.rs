@@ -69,16 +69,17 @@ impl KemAlgorithm {
             }
             Self::MlKem1024 => {
                 let seed = Secret::<64>::random().map_err(|_| KemError::Randomness)?;
-                let key = Self::ml_kem_from_seed(seed.expose());
-                let public = key.encapsulation_key().to_bytes().to_vec();
-                Ok((KemDecapsulationKey::MlKem(Box::new(key)), public))
+                Ok(Self::ml_kem_key_pair_from_seed(&seed))
             }
         }
     }
 
-    /// ML-KEM-1024 key generation from the 64-byte seed `d || z` (FIPS 203).
-    pub fn ml_kem_from_seed(seed: &[u8; 64]) -> DecapsulationKey1024 {
-        DecapsulationKey1024::from_seed(Array::from(*seed))
+    /// ML-KEM-1024 key generation from the 64-byte seed `d || z` (FIPS 203):
+    /// (private key, encoded public key).
+    pub fn ml_kem_key_pair_from_seed(seed: &Secret<64>) -> (KemDecapsulationKey, Vec<u8>) {
+        let key = DecapsulationKey1024::from_seed(Array::from(*seed.expose()));
+        let public = key.encapsulation_key().to_bytes().to_vec();
+        (KemDecapsulationKey::MlKem(Box::new(key)), public)
     }
 
     /// Encapsulates to `public_key`: (ciphertext, shared secret).
