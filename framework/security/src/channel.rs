@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use crate::codec::{Reader, Writer};
 use crate::error::{ChannelError, ConfigError, DecodeError};
 use crate::primitives::{
-    AEAD_KEY_LEN, AEAD_NONCE_LEN, AEAD_TAG_LEN, AeadKey, HASH_LEN, KemDecapsulationKey, Secret, X448_LEN,
-    X448Secret, hash, mac,
+    AEAD_KEY_LEN, AEAD_NONCE_LEN, AEAD_TAG_LEN, AeadKey, HASH_LEN, KemDecapsulationKey, Secret,
+    X448_LEN, X448Secret, hash, mac,
 };
 use crate::replay::{DEFAULT_WINDOW_BITS, ReplayError, ReplayWindow};
 use crate::suite::CipherSuite;
@@ -99,7 +99,8 @@ impl ChannelConfig {
         if !(128..=1 << 20).contains(&self.replay_window_bits) {
             return Err(ConfigError::Channel("replay_window_bits"));
         }
-        if self.rekey_after_messages == 0 || self.rekey_after_messages >= self.reject_after_messages {
+        if self.rekey_after_messages == 0 || self.rekey_after_messages >= self.reject_after_messages
+        {
             return Err(ConfigError::Channel("rekey_after_messages"));
         }
         // Leave room above the reject limit for the rekey's own control messages.
@@ -143,14 +144,27 @@ impl EpochSecrets {
         }
     }
 
-    fn split(self, side: Side, number: u32, window_bits: usize) -> (SendEpoch, ReceiveEpoch, Secret<HASH_LEN>) {
+    fn split(
+        self,
+        side: Side,
+        number: u32,
+        window_bits: usize,
+    ) -> (SendEpoch, ReceiveEpoch, Secret<HASH_LEN>) {
         let (send, receive) = match side {
             Side::Initiator => (&self.initiator_to_responder, &self.responder_to_initiator),
             Side::Responder => (&self.responder_to_initiator, &self.initiator_to_responder),
         };
         (
-            SendEpoch { number, key: AeadKey::new(send.expose()), next_counter: 0 },
-            ReceiveEpoch { number, key: AeadKey::new(receive.expose()), window: ReplayWindow::new(window_bits) },
+            SendEpoch {
+                number,
+                key: AeadKey::new(send.expose()),
+                next_counter: 0,
+            },
+            ReceiveEpoch {
+                number,
+                key: AeadKey::new(receive.expose()),
+                window: ReplayWindow::new(window_bits),
+            },
             self.rekey_secret.clone(),
         )
     }
@@ -178,7 +192,13 @@ struct PendingEpoch {
 
 enum RekeyState {
     Idle,
-    Requested { target: u32, x448: X448Secret, kem: KemDecapsulationKey, request: Vec<u8>, sent_at: Instant },
+    Requested {
+        target: u32,
+        x448: X448Secret,
+        kem: KemDecapsulationKey,
+        request: Vec<u8>,
+        sent_at: Instant,
+    },
 }
 
 /// An established secure session with one peer.
@@ -264,7 +284,12 @@ impl SecureSession {
     }
 
     /// Seals `plaintext` into a new packet.
-    pub fn seal(&mut self, routing_header: &[u8], plaintext: &[u8], now: Instant) -> Result<Vec<u8>, ChannelError> {
+    pub fn seal(
+        &mut self,
+        routing_header: &[u8],
+        plaintext: &[u8],
+        now: Instant,
+    ) -> Result<Vec<u8>, ChannelError> {
         let mut packet = Vec::with_capacity(DATA_OVERHEAD + plaintext.len());
         packet.resize(DATA_HEADER_LEN, 0);
         packet.extend_from_slice(plaintext);
@@ -274,7 +299,12 @@ impl SecureSession {
 
     /// Seals without copying: `packet` holds [`DATA_HEADER_LEN`] reserved bytes
     /// (overwritten with the header) followed by the plaintext; the tag is appended.
-    pub fn seal_in_place(&mut self, routing_header: &[u8], packet: &mut Vec<u8>, now: Instant) -> Result<(), ChannelError> {
+    pub fn seal_in_place(
+        &mut self,
+        routing_header: &[u8],
+        packet: &mut Vec<u8>,
+        now: Instant,
+    ) -> Result<(), ChannelError> {
         self.retire_previous(now);
         if self.send.next_counter >= self.config.reject_after_messages {
             return Err(ChannelError::KeyExhausted);
@@ -282,9 +312,16 @@ impl SecureSession {
         self.seal_packet(PacketType::Application, routing_header, packet)
     }
 
-    fn seal_packet(&mut self, kind: PacketType, routing_header: &[u8], packet: &mut Vec<u8>) -> Result<(), ChannelError> {
+    fn seal_packet(
+        &mut self,
+        kind: PacketType,
+        routing_header: &[u8],
+        packet: &mut Vec<u8>,
+    ) -> Result<(), ChannelError> {
         if packet.len() < DATA_HEADER_LEN {
-            return Err(ChannelError::Decode(DecodeError::Truncated { field: "reserved header" }));
+            return Err(ChannelError::Decode(DecodeError::Truncated {
+                field: "reserved header",
+            }));
         }
         let counter = self.send.next_counter;
         // Control messages may use the space above the reject limit, never wrap.
@@ -292,7 +329,9 @@ impl SecureSession {
         let header = header_bytes(kind, self.send.number, counter);
         packet[..DATA_HEADER_LEN].copy_from_slice(&header);
         let aad = associated_data(&header, routing_header)?;
-        self.send.key.seal_in_place(&nonce(counter), &aad.0[..aad.1], packet, DATA_HEADER_LEN);
+        self.send
+            .key
+            .seal_in_place(&nonce(counter), &aad.0[..aad.1], packet, DATA_HEADER_LEN);
         Ok(())
     }
 
@@ -313,24 +352,37 @@ impl SecureSession {
         let epoch = reader.u32("epoch")?;
         let counter = reader.u64("counter")?;
         if packet.len() < DATA_OVERHEAD {
-            return Err(ChannelError::Decode(DecodeError::Truncated { field: "ciphertext" }));
+            return Err(ChannelError::Decode(DecodeError::Truncated {
+                field: "ciphertext",
+            }));
         }
         let (_, body) = packet.split_at_mut(DATA_HEADER_LEN);
         let aad = associated_data(&header_bytes(kind, epoch, counter), routing_header)?;
 
         let slot = self.receive_slot(epoch)?;
         slot.window.check(counter).map_err(replay_error)?;
-        let len = slot.key.open_in_place(&nonce(counter), &aad.0[..aad.1], body).map_err(|_| ChannelError::BadTag)?;
+        let len = slot
+            .key
+            .open_in_place(&nonce(counter), &aad.0[..aad.1], body)
+            .map_err(|_| ChannelError::BadTag)?;
         slot.window.accept(counter).map_err(replay_error)?;
 
-        if self.pending.as_ref().is_some_and(|p| p.receive.number == epoch) {
+        if self
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.receive.number == epoch)
+        {
             self.promote_pending(now);
         }
         let plaintext = &mut body[..len];
         match kind {
             PacketType::Application => Ok(Received::Application(plaintext)),
-            PacketType::RekeyRequest => self.on_rekey_request(plaintext, now).map(|()| Received::Control),
-            PacketType::RekeyResponse => self.on_rekey_response(plaintext, now).map(|()| Received::Control),
+            PacketType::RekeyRequest => self
+                .on_rekey_request(plaintext, now)
+                .map(|()| Received::Control),
+            PacketType::RekeyResponse => self
+                .on_rekey_response(plaintext, now)
+                .map(|()| Received::Control),
             PacketType::RekeyConfirm => Ok(Received::Control),
             _ => Err(ChannelError::Decode(DecodeError::UnknownType(kind as u8))),
         }
@@ -352,7 +404,11 @@ impl SecureSession {
     /// A packet to send, if the session has one: a queued rekey message, or a
     /// new rekey request when the epoch is due. Call after every `open` and
     /// whenever [`Self::next_timeout`] passes.
-    pub fn poll_transmit(&mut self, routing_header: &[u8], now: Instant) -> Result<Option<Vec<u8>>, ChannelError> {
+    pub fn poll_transmit(
+        &mut self,
+        routing_header: &[u8],
+        now: Instant,
+    ) -> Result<Option<Vec<u8>>, ChannelError> {
         self.retire_previous(now);
         if self.outbox.is_empty() {
             self.start_rekey_if_due(now)?;
@@ -370,7 +426,9 @@ impl SecureSession {
     /// When `poll_transmit` should next be called even if nothing arrives.
     pub fn next_timeout(&self) -> Option<Instant> {
         let rekey = match &self.rekey {
-            RekeyState::Idle if self.pending.is_none() => Some(self.epoch_started + self.config.rekey_after),
+            RekeyState::Idle if self.pending.is_none() => {
+                Some(self.epoch_started + self.config.rekey_after)
+            }
             RekeyState::Idle => None,
             RekeyState::Requested { sent_at, .. } => Some(*sent_at + self.config.rekey_retry),
         };
@@ -407,14 +465,32 @@ impl SecureSession {
     }
 
     fn queue_rekey_request(&mut self, now: Instant) -> Result<(), ChannelError> {
-        let target = self.send.number.checked_add(1).ok_or(ChannelError::KeyExhausted)?;
+        let target = self
+            .send
+            .number
+            .checked_add(1)
+            .ok_or(ChannelError::KeyExhausted)?;
         let x448 = X448Secret::generate().map_err(|_| ChannelError::Randomness)?;
-        let (kem, kem_public) = self.suite.kem().generate().map_err(|_| ChannelError::Randomness)?;
+        let (kem, kem_public) = self
+            .suite
+            .kem()
+            .generate()
+            .map_err(|_| ChannelError::Randomness)?;
         let mut request = Writer::with_capacity(4 + X448_LEN + kem_public.len());
-        request.u32(target).bytes(&x448.public_key()).bytes(&kem_public);
+        request
+            .u32(target)
+            .bytes(&x448.public_key())
+            .bytes(&kem_public);
         let request = request.into_vec();
-        self.outbox.push_back((PacketType::RekeyRequest, request.clone()));
-        self.rekey = RekeyState::Requested { target, x448, kem, request, sent_at: now };
+        self.outbox
+            .push_back((PacketType::RekeyRequest, request.clone()));
+        self.rekey = RekeyState::Requested {
+            target,
+            x448,
+            kem,
+            request,
+            sent_at: now,
+        };
         tracing::debug!(target_epoch = target, "rekey requested");
         Ok(())
     }
@@ -435,19 +511,37 @@ impl SecureSession {
                 return Ok(());
             }
             self.rekey = RekeyState::Idle;
-            self.outbox.retain(|(kind, _)| *kind != PacketType::RekeyRequest);
+            self.outbox
+                .retain(|(kind, _)| *kind != PacketType::RekeyRequest);
         }
         let x448 = X448Secret::generate().map_err(|_| ChannelError::Randomness)?;
-        let x448_shared = x448.diffie_hellman(&peer_x448).map_err(|_| ChannelError::BadRekey)?;
-        let (ciphertext, kem_shared) = kem.encapsulate(kem_public).map_err(|_| ChannelError::BadRekey)?;
+        let x448_shared = x448
+            .diffie_hellman(&peer_x448)
+            .map_err(|_| ChannelError::BadRekey)?;
+        let (ciphertext, kem_shared) = kem
+            .encapsulate(kem_public)
+            .map_err(|_| ChannelError::BadRekey)?;
         let own_x448 = x448.public_key();
-        let prk = self.rekey_prk(target, &x448_shared, &kem_shared, &peer_x448, &own_x448, kem_public, &ciphertext);
+        let prk = self.rekey_prk(
+            target,
+            &x448_shared,
+            &kem_shared,
+            &peer_x448,
+            &own_x448,
+            kem_public,
+            &ciphertext,
+        );
         let (send, receive, rekey_secret) =
             EpochSecrets::expand(&prk).split(self.side, target, self.config.replay_window_bits);
-        self.pending = Some(PendingEpoch { send, receive, rekey_secret });
+        self.pending = Some(PendingEpoch {
+            send,
+            receive,
+            rekey_secret,
+        });
         let mut response = Writer::with_capacity(4 + X448_LEN + ciphertext.len());
         response.u32(target).bytes(&own_x448).bytes(&ciphertext);
-        self.outbox.push_back((PacketType::RekeyResponse, response.into_vec()));
+        self.outbox
+            .push_back((PacketType::RekeyResponse, response.into_vec()));
         tracing::debug!(target_epoch = target, "rekey answered");
         Ok(())
     }
@@ -465,26 +559,48 @@ impl SecureSession {
         let peer_x448: [u8; X448_LEN] = reader.array("x448 share")?;
         let ciphertext = reader.take(kem_len, "kem ciphertext")?;
         reader.finish()?;
-        let RekeyState::Requested { x448, kem, request, .. } = std::mem::replace(&mut self.rekey, RekeyState::Idle)
+        let RekeyState::Requested {
+            x448, kem, request, ..
+        } = std::mem::replace(&mut self.rekey, RekeyState::Idle)
         else {
             return Ok(());
         };
-        let x448_shared = x448.diffie_hellman(&peer_x448).map_err(|_| ChannelError::BadRekey)?;
-        let kem_shared = kem.decapsulate(ciphertext).map_err(|_| ChannelError::BadRekey)?;
-        let own_x448: [u8; X448_LEN] = request[4..4 + X448_LEN].try_into().map_err(|_| ChannelError::BadRekey)?;
+        let x448_shared = x448
+            .diffie_hellman(&peer_x448)
+            .map_err(|_| ChannelError::BadRekey)?;
+        let kem_shared = kem
+            .decapsulate(ciphertext)
+            .map_err(|_| ChannelError::BadRekey)?;
+        let own_x448: [u8; X448_LEN] = request[4..4 + X448_LEN]
+            .try_into()
+            .map_err(|_| ChannelError::BadRekey)?;
         let kem_public = &request[4 + X448_LEN..];
-        let prk = self.rekey_prk(target, &x448_shared, &kem_shared, &own_x448, &peer_x448, kem_public, ciphertext);
+        let prk = self.rekey_prk(
+            target,
+            &x448_shared,
+            &kem_shared,
+            &own_x448,
+            &peer_x448,
+            kem_public,
+            ciphertext,
+        );
         let (send, receive, rekey_secret) =
             EpochSecrets::expand(&prk).split(self.side, target, self.config.replay_window_bits);
         self.install(send, receive, rekey_secret, now);
         // The confirmation travels under the new key: the peer switches on it.
-        self.outbox.push_back((PacketType::RekeyConfirm, target.to_be_bytes().to_vec()));
+        self.outbox
+            .push_back((PacketType::RekeyConfirm, target.to_be_bytes().to_vec()));
         tracing::debug!(epoch = target, "rekeyed");
         Ok(())
     }
 
     fn promote_pending(&mut self, now: Instant) {
-        if let Some(PendingEpoch { send, receive, rekey_secret }) = self.pending.take() {
+        if let Some(PendingEpoch {
+            send,
+            receive,
+            rekey_secret,
+        }) = self.pending.take()
+        {
             tracing::debug!(epoch = receive.number, "rekeyed");
             self.install(send, receive, rekey_secret, now);
         }
@@ -492,7 +608,13 @@ impl SecureSession {
 
     /// Switches to a new epoch; the old receive key stays for the grace
     /// period, the old send key and rekey secret are dropped (zeroized) now.
-    fn install(&mut self, send: SendEpoch, receive: ReceiveEpoch, rekey_secret: Secret<HASH_LEN>, now: Instant) {
+    fn install(
+        &mut self,
+        send: SendEpoch,
+        receive: ReceiveEpoch,
+        rekey_secret: Secret<HASH_LEN>,
+        now: Instant,
+    ) {
         let old = std::mem::replace(&mut self.receive, receive);
         self.previous = Some((old, now + self.config.previous_epoch_grace));
         self.send = send;
@@ -501,7 +623,11 @@ impl SecureSession {
     }
 
     fn retire_previous(&mut self, now: Instant) {
-        if self.previous.as_ref().is_some_and(|(_, retire_at)| now >= *retire_at) {
+        if self
+            .previous
+            .as_ref()
+            .is_some_and(|(_, retire_at)| now >= *retire_at)
+        {
             self.previous = None;
         }
     }
@@ -528,7 +654,10 @@ impl SecureSession {
             kem_public,
             kem_ciphertext,
         ]));
-        mac(self.rekey_secret.expose(), &[b"jadeite/v1/rekey-extract", ikm.expose()])
+        mac(
+            self.rekey_secret.expose(),
+            &[b"jadeite/v1/rekey-extract", ikm.expose()],
+        )
     }
 }
 

@@ -23,11 +23,11 @@ impl<'a> Reader<'a> {
         self.position
     }
 
-    pub(crate) fn consumed(&self) -> &'a [u8] {
-        &self.bytes[..self.position]
-    }
-
-    pub(crate) fn take(&mut self, len: usize, field: &'static str) -> Result<&'a [u8], DecodeError> {
+    pub(crate) fn take(
+        &mut self,
+        len: usize,
+        field: &'static str,
+    ) -> Result<&'a [u8], DecodeError> {
         let end = self
             .position
             .checked_add(len)
@@ -38,7 +38,10 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
-    pub(crate) fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], DecodeError> {
+    pub(crate) fn array<const N: usize>(
+        &mut self,
+        field: &'static str,
+    ) -> Result<[u8; N], DecodeError> {
         let mut out = [0u8; N];
         out.copy_from_slice(self.take(N, field)?);
         Ok(out)
@@ -70,30 +73,44 @@ impl<'a> Reader<'a> {
     }
 
     /// Bytes behind a `u8` length prefix, `min..=max` long.
-    pub(crate) fn vec8(&mut self, min: usize, max: usize, field: &'static str) -> Result<&'a [u8], DecodeError> {
+    pub(crate) fn vec8(
+        &mut self,
+        min: usize,
+        max: usize,
+        field: &'static str,
+    ) -> Result<&'a [u8], DecodeError> {
         let len = usize::from(self.u8(field)?);
         Self::check_len(len, min, max, field)?;
         self.take(len, field)
     }
 
     /// Bytes behind a `u16` big-endian length prefix, `min..=max` long.
-    pub(crate) fn vec16(&mut self, min: usize, max: usize, field: &'static str) -> Result<&'a [u8], DecodeError> {
+    pub(crate) fn vec16(
+        &mut self,
+        min: usize,
+        max: usize,
+        field: &'static str,
+    ) -> Result<&'a [u8], DecodeError> {
         let len = usize::from(self.u16(field)?);
         Self::check_len(len, min, max, field)?;
         self.take(len, field)
     }
 
-    fn check_len(len: usize, min: usize, max: usize, field: &'static str) -> Result<(), DecodeError> {
+    fn check_len(
+        len: usize,
+        min: usize,
+        max: usize,
+        field: &'static str,
+    ) -> Result<(), DecodeError> {
         if len < min || len > max {
-            return Err(DecodeError::BadLength { field, len, min, max });
+            return Err(DecodeError::BadLength {
+                field,
+                len,
+                min,
+                max,
+            });
         }
         Ok(())
-    }
-
-    pub(crate) fn rest(&mut self) -> &'a [u8] {
-        let out = &self.bytes[self.position..];
-        self.position = self.bytes.len();
-        out
     }
 
     /// Rejects trailing bytes: every message has exactly one encoding.
@@ -101,7 +118,9 @@ impl<'a> Reader<'a> {
         if self.position == self.bytes.len() {
             Ok(())
         } else {
-            Err(DecodeError::TrailingBytes { extra: self.bytes.len() - self.position })
+            Err(DecodeError::TrailingBytes {
+                extra: self.bytes.len() - self.position,
+            })
         }
     }
 }
@@ -114,7 +133,9 @@ pub(crate) struct Writer {
 
 impl Writer {
     pub(crate) fn with_capacity(capacity: usize) -> Self {
-        Self { bytes: Vec::with_capacity(capacity) }
+        Self {
+            bytes: Vec::with_capacity(capacity),
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -136,11 +157,6 @@ impl Writer {
     }
 
     pub(crate) fn u32(&mut self, value: u32) -> &mut Self {
-        self.bytes.extend_from_slice(&value.to_be_bytes());
-        self
-    }
-
-    pub(crate) fn u64(&mut self, value: u64) -> &mut Self {
         self.bytes.extend_from_slice(&value.to_be_bytes());
         self
     }

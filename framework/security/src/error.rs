@@ -11,7 +11,12 @@ pub enum DecodeError {
     #[error("message truncated in field `{field}`")]
     Truncated { field: &'static str },
     #[error("field `{field}` has {len} bytes, allowed {min}..={max}")]
-    BadLength { field: &'static str, len: usize, min: usize, max: usize },
+    BadLength {
+        field: &'static str,
+        len: usize,
+        min: usize,
+        max: usize,
+    },
     #[error("field `{field}` lists more than {max} entries")]
     TooMany { field: &'static str, max: usize },
     #[error("{extra} trailing bytes after the message")]
@@ -33,8 +38,11 @@ pub enum DecodeError {
 pub enum HandshakeError {
     #[error("malformed handshake message: {0}")]
     Decode(#[from] DecodeError),
-    #[error("expected {expected}, received message type {received:#04x}")]
-    UnexpectedMessage { expected: &'static str, received: u8 },
+    #[error("in state `{expected}`, received message type {received:#04x}")]
+    UnexpectedMessage {
+        expected: &'static str,
+        received: u8,
+    },
     #[error("the handshake already finished or failed")]
     Closed,
     #[error("no cipher suite in common with the peer")]
@@ -44,7 +52,10 @@ pub enum HandshakeError {
     #[error("the peer's {0} is invalid (low order, zero output or malformed)")]
     InvalidKeyShare(&'static str),
     #[error("J-PAKE for role `{role}` failed: {reason}")]
-    Jpake { role: RoleName, reason: &'static str },
+    Jpake {
+        role: RoleName,
+        reason: &'static str,
+    },
     #[error("the peer's password-role list does not match the offer")]
     PasswordRoleMismatch,
     #[error("the peer claims this platform's own identity (reflection)")]
@@ -55,6 +66,8 @@ pub enum HandshakeError {
     KeyConfirmation,
     #[error("no role of the peer verified and the policy refuses unauthenticated peers")]
     NoVerifiedRole,
+    #[error("signing with the certificate key of role `{0}` failed")]
+    Signing(RoleName),
     #[error("random number generator failed")]
     Randomness,
 }

@@ -20,8 +20,6 @@ use crate::roles::{Password, RoleName};
 
 pub(crate) const POINT_LEN: usize = 56;
 pub(crate) const SCALAR_LEN: usize = 56;
-/// Encoded proof: commitment V and response r.
-pub(crate) const PROOF_LEN: usize = POINT_LEN + SCALAR_LEN;
 
 /// Which side made a proof. Part of every challenge, so a proof can never be
 /// reflected back to the side that made it.
@@ -80,7 +78,6 @@ pub(crate) struct JpakeRun {
     role: RoleName,
     position: Position,
     password_scalar: Secret<SCALAR_LEN>,
-    first_secret: Secret<SCALAR_LEN>,
     second_secret: Secret<SCALAR_LEN>,
     first: [u8; POINT_LEN],
     second: [u8; POINT_LEN],
@@ -89,7 +86,10 @@ pub(crate) struct JpakeRun {
 
 impl core::fmt::Debug for JpakeRun {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("JpakeRun").field("role", &self.role).field("position", &self.position).finish_non_exhaustive()
+        f.debug_struct("JpakeRun")
+            .field("role", &self.role)
+            .field("position", &self.position)
+            .finish_non_exhaustive()
     }
 }
 
@@ -108,9 +108,31 @@ impl JpakeRun {
         let first = encode(&(&generator * &scalar(&first_secret)));
         let second = encode(&(&generator * &scalar(&second_secret)));
         let first_proof = prove(&generator, &first_secret, &first, position, &role, context)?;
-        let second_proof = prove(&generator, &second_secret, &second, position, &role, context)?;
-        let round1 = Round1 { role: role.clone(), first, first_proof, second, second_proof };
-        let run = Self { role, position, password_scalar, first_secret, second_secret, first, second, peer: None };
+        let second_proof = prove(
+            &generator,
+            &second_secret,
+            &second,
+            position,
+            &role,
+            context,
+        )?;
+        let round1 = Round1 {
+            role: role.clone(),
+            first,
+            first_proof,
+            second,
+            second_proof,
+        };
+        // x1 is needed only for its proof; it is dropped (zeroized) here.
+        let run = Self {
+            role,
+            position,
+            password_scalar,
+            second_secret,
+            first,
+            second,
+            peer: None,
+        };
         Ok((run, round1))
     }
 
@@ -120,13 +142,35 @@ impl JpakeRun {
 
     /// Checks the peer's round 1 (points not the identity, both proofs valid
     /// for the peer's position) and remembers its points.
-    pub(crate) fn receive_round1(&mut self, peer: &Round1, context: &[u8; HASH_LEN]) -> Result<(), JpakeFailure> {
+    pub(crate) fn receive_round1(
+        &mut self,
+        peer: &Round1,
+        context: &[u8; HASH_LEN],
+    ) -> Result<(), JpakeFailure> {
         let generator = DecafPoint::generator();
         let peer_position = self.position.peer();
-        let first = decode_non_identity(&peer.first).ok_or("round-1 point is the identity or invalid")?;
-        let second = decode_non_identity(&peer.second).ok_or("round-1 point is the identity or invalid")?;
-        verify(&generator, &first, &peer.first, &peer.first_proof, peer_position, &self.role, context)?;
-        verify(&generator, &second, &peer.second, &peer.second_proof, peer_position, &self.role, context)?;
+        let first =
+            decode_non_identity(&peer.first).ok_or("round-1 point is the identity or invalid")?;
+        let second =
+            decode_non_identity(&peer.second).ok_or("round-1 point is the identity or invalid")?;
+        verify(
+            &generator,
+            &first,
+            &peer.first,
+            &peer.first_proof,
+            peer_position,
+            &self.role,
+            context,
+        )?;
+        verify(
+            &generator,
+            &second,
+            &peer.second,
+            &peer.second_proof,
+            peer_position,
+            &self.role,
+            context,
+        )?;
         if peer.first == self.first || peer.second == self.second {
             return Err("peer echoed this side's round-1 points");
         }
@@ -138,34 +182,71 @@ impl JpakeRun {
     pub(crate) fn round2(&self, context: &[u8; HASH_LEN]) -> Result<Round2, JpakeFailure> {
         let (peer_first, peer_second) = self.peer.ok_or("round 2 before the peer's round 1")?;
         let generator = sum(&[&self.first, &peer_first, &peer_second])?;
-        let exponent = Secret::new((scalar(&self.second_secret) * scalar(&self.password_scalar)).to_bytes());
+        let exponent =
+            Secret::new((scalar(&self.second_secret) * scalar(&self.password_scalar)).to_bytes());
         let point = encode(&(&generator * &scalar(&exponent)));
-        let proof = prove(&generator, &exponent, &point, self.position, &self.role, context)
-            .map_err(|_| "random number generator failed")?;
-        Ok(Round2 { role: self.role.clone(), point, proof })
+        let proof = prove(
+            &generator,
+            &exponent,
+            &point,
+            self.position,
+            &self.role,
+            context,
+        )
+        .map_err(|_| "random number generator failed")?;
+        Ok(Round2 {
+            role: self.role.clone(),
+            point,
+            proof,
+        })
     }
 
     /// Checks the peer's round 2 over its generator (X3 + X1 + X2) and derives
     /// the role key from K = (B - X4 * (x2 * s)) * x2. The raw K never leaves.
-    pub(crate) fn finish(&self, peer: &Round2, context: &[u8; HASH_LEN]) -> Result<Secret<HASH_LEN>, JpakeFailure> {
+    pub(crate) fn finish(
+        &self,
+        peer: &Round2,
+        context: &[u8; HASH_LEN],
+    ) -> Result<Secret<HASH_LEN>, JpakeFailure> {
         let (peer_first, peer_second) = self.peer.ok_or("round 2 before the peer's round 1")?;
         let generator = sum(&[&peer_first, &self.first, &self.second])?;
-        let point = decode_non_identity(&peer.point).ok_or("round-2 point is the identity or invalid")?;
-        verify(&generator, &point, &peer.point, &peer.proof, self.position.peer(), &self.role, context)?;
-        let peer_second = decode_non_identity(&peer_second).ok_or("round-1 point is the identity or invalid")?;
+        let point =
+            decode_non_identity(&peer.point).ok_or("round-2 point is the identity or invalid")?;
+        verify(
+            &generator,
+            &point,
+            &peer.point,
+            &peer.proof,
+            self.position.peer(),
+            &self.role,
+            context,
+        )?;
+        let peer_second =
+            decode_non_identity(&peer_second).ok_or("round-1 point is the identity or invalid")?;
         let second = scalar(&self.second_secret);
         let exponent = second * scalar(&self.password_scalar);
         let shared = &(&point - &(&peer_second * &exponent)) * &second;
         let shared = Secret::new(encode(&shared));
-        Ok(mac(shared.expose(), &[b"jadeite/v1/jpake-key", self.role.as_str().as_bytes()]))
+        Ok(mac(
+            shared.expose(),
+            &[b"jadeite/v1/jpake-key", self.role.as_str().as_bytes()],
+        ))
     }
 }
 
 /// s = H(role, password) reduced mod q from 114 bytes (wide reduction, no bias
 /// worth the name). Zero has probability ~2^-446 and maps to one.
 fn password_scalar(role: &RoleName, password: &Password) -> Secret<SCALAR_LEN> {
-    let s = wide_scalar(&[b"jadeite/v1/jpake-password", role.as_str().as_bytes(), password.expose()]);
-    let s = if bool::from(s.ct_eq(&Scalar::zero())) { Scalar::one() } else { s };
+    let s = wide_scalar(&[
+        b"jadeite/v1/jpake-password",
+        role.as_str().as_bytes(),
+        password.expose(),
+    ]);
+    let s = if bool::from(s.ct_eq(&Scalar::zero())) {
+        Scalar::one()
+    } else {
+        s
+    };
     Secret::new(s.to_bytes())
 }
 
@@ -249,7 +330,10 @@ fn prove(
     let commitment = encode(&(generator * &scalar(&nonce)));
     let c = challenge(generator, &commitment, public, prover, role, context);
     let response = scalar(&nonce) - scalar(secret) * c;
-    Ok(Proof { commitment, response: response.to_bytes() })
+    Ok(Proof {
+        commitment,
+        response: response.to_bytes(),
+    })
 }
 
 /// V == G*r + X*c, with r canonical and V a valid point.
@@ -265,10 +349,16 @@ fn verify(
     let mut response = [0u8; SCALAR_LEN + 1];
     response[..SCALAR_LEN].copy_from_slice(&proof.response);
     let response = Scalar::from_canonical_bytes(response).ok_or("proof response out of range")?;
-    let commitment = CompressedDecaf(proof.commitment).decompress().ok_or("proof commitment invalid")?;
+    let commitment = CompressedDecaf(proof.commitment)
+        .decompress()
+        .ok_or("proof commitment invalid")?;
     let c = challenge(generator, &proof.commitment, public, prover, role, context);
     let expected = &(generator * &response) + &(public_point * &c);
-    if expected.equals(&commitment) { Ok(()) } else { Err("proof does not verify") }
+    if expected.equals(&commitment) {
+        Ok(())
+    } else {
+        Err("proof does not verify")
+    }
 }
 
 impl Proof {
@@ -277,13 +367,17 @@ impl Proof {
     }
 
     fn read(input: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(Self { commitment: input.array("zkp commitment")?, response: input.array("zkp response")? })
+        Ok(Self {
+            commitment: input.array("zkp commitment")?,
+            response: input.array("zkp response")?,
+        })
     }
 }
 
 fn read_role(input: &mut Reader<'_>) -> Result<RoleName, DecodeError> {
     let field = "role name";
-    RoleName::from_wire(input.vec8(1, crate::roles::MAX_ROLE_NAME_LEN, field)?).ok_or(DecodeError::InvalidName { field })
+    RoleName::from_wire(input.vec8(1, crate::roles::MAX_ROLE_NAME_LEN, field)?)
+        .ok_or(DecodeError::InvalidName { field })
 }
 
 pub(crate) fn write_role(out: &mut Writer, role: &RoleName) {
@@ -322,7 +416,11 @@ impl Round2 {
     }
 
     pub(crate) fn read(input: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(Self { role: read_role(input)?, point: input.array("jpake round-2 point")?, proof: Proof::read(input)? })
+        Ok(Self {
+            role: read_role(input)?,
+            point: input.array("jpake round-2 point")?,
+            proof: Proof::read(input)?,
+        })
     }
 }
 
@@ -336,15 +434,28 @@ mod tests {
 
     fn run(a: &str, b: &str) -> (Secret<HASH_LEN>, Secret<HASH_LEN>) {
         let ctx = [7u8; HASH_LEN];
-        let (mut alice, a1) =
-            JpakeRun::start(role("r"), &Password::new(a).expect("pw"), Position::Initiator, &ctx).expect("rng");
-        let (mut bob, b1) =
-            JpakeRun::start(role("r"), &Password::new(b).expect("pw"), Position::Responder, &ctx).expect("rng");
+        let (mut alice, a1) = JpakeRun::start(
+            role("r"),
+            &Password::new(a).expect("pw"),
+            Position::Initiator,
+            &ctx,
+        )
+        .expect("rng");
+        let (mut bob, b1) = JpakeRun::start(
+            role("r"),
+            &Password::new(b).expect("pw"),
+            Position::Responder,
+            &ctx,
+        )
+        .expect("rng");
         alice.receive_round1(&b1, &ctx).expect("valid");
         bob.receive_round1(&a1, &ctx).expect("valid");
         let a2 = alice.round2(&ctx).expect("round2");
         let b2 = bob.round2(&ctx).expect("round2");
-        (alice.finish(&b2, &ctx).expect("valid"), bob.finish(&a2, &ctx).expect("valid"))
+        (
+            alice.finish(&b2, &ctx).expect("valid"),
+            bob.finish(&a2, &ctx).expect("valid"),
+        )
     }
 
     #[test]
@@ -363,7 +474,8 @@ mod tests {
     fn proof_for_own_position_is_rejected() {
         let ctx = [1u8; HASH_LEN];
         let pw = Password::new("pw").expect("pw");
-        let (mut alice, a1) = JpakeRun::start(role("r"), &pw, Position::Initiator, &ctx).expect("rng");
+        let (mut alice, a1) =
+            JpakeRun::start(role("r"), &pw, Position::Initiator, &ctx).expect("rng");
         // A proof made for the initiator's position, presented to the initiator.
         let (_, forged) = JpakeRun::start(role("r"), &pw, Position::Initiator, &ctx).expect("rng");
         assert!(alice.receive_round1(&forged, &ctx).is_err());

@@ -18,15 +18,19 @@ pub enum CipherSuite {
 
 impl CipherSuite {
     /// Every suite this build supports, in the default preference order.
-    pub const ALL: [CipherSuite; 2] =
-        [Self::X448NewHope1024Blake2bChaCha20Poly1305, Self::X448MlKem1024Blake2bChaCha20Poly1305];
+    pub const ALL: [CipherSuite; 2] = [
+        Self::X448NewHope1024Blake2bChaCha20Poly1305,
+        Self::X448MlKem1024Blake2bChaCha20Poly1305,
+    ];
 
     /// Longest suite name accepted on the wire.
     pub const MAX_NAME_LEN: usize = 64;
 
     pub const fn name(self) -> &'static str {
         match self {
-            Self::X448NewHope1024Blake2bChaCha20Poly1305 => "X448_NEWHOPE1024CCA_BLAKE2B_CHACHA20POLY1305",
+            Self::X448NewHope1024Blake2bChaCha20Poly1305 => {
+                "X448_NEWHOPE1024CCA_BLAKE2B_CHACHA20POLY1305"
+            }
             Self::X448MlKem1024Blake2bChaCha20Poly1305 => "X448_MLKEM1024_BLAKE2B_CHACHA20POLY1305",
         }
     }
@@ -36,7 +40,9 @@ impl CipherSuite {
     }
 
     pub(crate) fn from_wire(name: &[u8]) -> Option<Self> {
-        Self::ALL.into_iter().find(|suite| suite.name().as_bytes() == name)
+        Self::ALL
+            .into_iter()
+            .find(|suite| suite.name().as_bytes() == name)
     }
 
     pub const fn kem(self) -> KemAlgorithm {

@@ -23,7 +23,13 @@ impl AeadKey {
 
     /// Encrypts `buffer[from..]` in place and appends the tag. Bytes before
     /// `from` (the header already written) are left alone.
-    pub fn seal_in_place(&self, nonce: &[u8; AEAD_NONCE_LEN], aad: &[u8], buffer: &mut Vec<u8>, from: usize) {
+    pub fn seal_in_place(
+        &self,
+        nonce: &[u8; AEAD_NONCE_LEN],
+        aad: &[u8],
+        buffer: &mut Vec<u8>,
+        from: usize,
+    ) {
         let tag = self
             .0
             .encrypt_inout_detached(&Nonce::from(*nonce), aad, (&mut buffer[from..]).into())
@@ -39,7 +45,10 @@ impl AeadKey {
         aad: &[u8],
         ciphertext_and_tag: &mut [u8],
     ) -> Result<usize, BadTag> {
-        let len = ciphertext_and_tag.len().checked_sub(AEAD_TAG_LEN).ok_or(BadTag)?;
+        let len = ciphertext_and_tag
+            .len()
+            .checked_sub(AEAD_TAG_LEN)
+            .ok_or(BadTag)?;
         let (ciphertext, tag) = ciphertext_and_tag.split_at_mut(len);
         let tag = Tag::try_from(&*tag).map_err(|_| BadTag)?;
         self.0

@@ -65,7 +65,10 @@ impl KemAlgorithm {
             Self::NewHope1024Cca => {
                 let (public, secret) = newhope1024cca::keypair();
                 let secret = Zeroizing::new(secret.as_bytes().to_vec());
-                Ok((KemDecapsulationKey::NewHope(secret), public.as_bytes().to_vec()))
+                Ok((
+                    KemDecapsulationKey::NewHope(secret),
+                    public.as_bytes().to_vec(),
+                ))
             }
             Self::MlKem1024 => {
                 let seed = Secret::<64>::random().map_err(|_| KemError::Randomness)?;
@@ -89,17 +92,19 @@ impl KemAlgorithm {
         }
         match self {
             Self::NewHope1024Cca => {
-                let public =
-                    newhope1024cca::PublicKey::from_bytes(public_key).map_err(|_| KemError::BadPublicKey)?;
+                let public = newhope1024cca::PublicKey::from_bytes(public_key)
+                    .map_err(|_| KemError::BadPublicKey)?;
                 let (shared, ciphertext) = newhope1024cca::encapsulate(&public);
                 Ok((ciphertext.as_bytes().to_vec(), secret32(shared.as_bytes())))
             }
             Self::MlKem1024 => {
                 let encoded = Array::try_from(public_key).map_err(|_| KemError::BadPublicKey)?;
                 // FIPS 203 §7.2 modulus check happens in `new`.
-                let public = EncapsulationKey1024::new(&encoded).map_err(|_| KemError::BadPublicKey)?;
+                let public =
+                    EncapsulationKey1024::new(&encoded).map_err(|_| KemError::BadPublicKey)?;
                 let randomness = Secret::<32>::random().map_err(|_| KemError::Randomness)?;
-                let (ciphertext, shared) = public.encapsulate_deterministic(&Array::from(*randomness.expose()));
+                let (ciphertext, shared) =
+                    public.encapsulate_deterministic(&Array::from(*randomness.expose()));
                 Ok((ciphertext.to_vec(), secret32(&shared)))
             }
         }
@@ -122,14 +127,17 @@ impl KemDecapsulationKey {
         }
         match self {
             Self::NewHope(secret) => {
-                let secret =
-                    newhope1024cca::SecretKey::from_bytes(secret).map_err(|_| KemError::BadCiphertext)?;
-                let ciphertext =
-                    newhope1024cca::Ciphertext::from_bytes(ciphertext).map_err(|_| KemError::BadCiphertext)?;
-                Ok(secret32(newhope1024cca::decapsulate(&ciphertext, &secret).as_bytes()))
+                let secret = newhope1024cca::SecretKey::from_bytes(secret)
+                    .map_err(|_| KemError::BadCiphertext)?;
+                let ciphertext = newhope1024cca::Ciphertext::from_bytes(ciphertext)
+                    .map_err(|_| KemError::BadCiphertext)?;
+                Ok(secret32(
+                    newhope1024cca::decapsulate(&ciphertext, &secret).as_bytes(),
+                ))
             }
             Self::MlKem(key) => {
-                let ciphertext = Array::try_from(ciphertext).map_err(|_| KemError::BadCiphertext)?;
+                let ciphertext =
+                    Array::try_from(ciphertext).map_err(|_| KemError::BadCiphertext)?;
                 Ok(secret32(&key.decapsulate(&ciphertext)))
             }
         }

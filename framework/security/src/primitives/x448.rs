@@ -41,7 +41,9 @@ pub struct X448Secret(Secret<X448_LEN>);
 
 impl X448Secret {
     pub fn generate() -> Result<Self, X448Error> {
-        Secret::random().map(Self).map_err(|_| X448Error::Randomness)
+        Secret::random()
+            .map(Self)
+            .map_err(|_| X448Error::Randomness)
     }
 
     pub fn public_key(&self) -> [u8; X448_LEN] {
