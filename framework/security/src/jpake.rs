@@ -482,4 +482,118 @@ mod tests {
         // Its own round 1 reflected back: same position and echoed points.
         assert!(alice.receive_round1(&a1, &ctx).is_err());
     }
+
+    fn started(position: Position) -> (JpakeRun, Round1) {
+        JpakeRun::start(
+            role("r"),
+            &Password::new("pw").expect("pw"),
+            position,
+            &[3u8; HASH_LEN],
+        )
+        .expect("rng")
+    }
+
+    #[test]
+    fn identity_point_is_rejected() {
+        let (mut alice, _) = started(Position::Initiator);
+        let (_, mut bob1) = started(Position::Responder);
+        bob1.second = [0u8; POINT_LEN];
+        assert_eq!(
+            alice.receive_round1(&bob1, &[3u8; HASH_LEN]),
+            Err("round-1 point is the identity or invalid")
+        );
+    }
+
+    #[test]
+    fn noncanonical_decaf_is_rejected() {
+        let (mut alice, _) = started(Position::Initiator);
+        let (_, mut bob1) = started(Position::Responder);
+        // p = 2^448 - 2^224 - 1 encodes zero non-canonically; all-ones exceeds p.
+        let mut p = [0xffu8; POINT_LEN];
+        p[28] = 0xfe;
+        for bad in [p, [0xffu8; POINT_LEN]] {
+            bob1.first = bad;
+            assert!(alice.receive_round1(&bob1, &[3u8; HASH_LEN]).is_err());
+        }
+        // Also as a proof commitment.
+        let (_, mut bob1) = started(Position::Responder);
+        bob1.first_proof.commitment = p;
+        assert!(alice.receive_round1(&bob1, &[3u8; HASH_LEN]).is_err());
+    }
+
+    #[test]
+    fn scalar_out_of_range_is_rejected() {
+        let (mut alice, _) = started(Position::Initiator);
+        let (_, mut bob1) = started(Position::Responder);
+        // The group order q itself: the residue 0, but not a canonical encoding.
+        // q - 1 ends in byte 0xf2, so adding one to the low byte does not carry.
+        let mut order = (Scalar::zero() - Scalar::one()).to_bytes();
+        order[0] += 1;
+        bob1.first_proof.response = order;
+        assert_eq!(
+            alice.receive_round1(&bob1, &[3u8; HASH_LEN]),
+            Err("proof response out of range")
+        );
+        bob1.first_proof.response = [0xff; SCALAR_LEN];
+        assert_eq!(
+            alice.receive_round1(&bob1, &[3u8; HASH_LEN]),
+            Err("proof response out of range")
+        );
+    }
+
+    #[test]
+    fn round2_over_wrong_generator_is_rejected() {
+        let ctx = [9u8; HASH_LEN];
+        let pw = Password::new("pw").expect("pw");
+        let (mut alice, a1) =
+            JpakeRun::start(role("r"), &pw, Position::Initiator, &ctx).expect("rng");
+        let (mut bob, b1) =
+            JpakeRun::start(role("r"), &pw, Position::Responder, &ctx).expect("rng");
+        alice.receive_round1(&b1, &ctx).expect("valid");
+        bob.receive_round1(&a1, &ctx).expect("valid");
+        // Bob computes round 2 over the base point G instead of X1 + X2 + X3.
+        let generator = DecafPoint::generator();
+        let exponent =
+            Secret::new((scalar(&bob.second_secret) * scalar(&bob.password_scalar)).to_bytes());
+        let point = encode(&(&generator * &scalar(&exponent)));
+        let proof = prove(
+            &generator,
+            &exponent,
+            &point,
+            Position::Responder,
+            &role("r"),
+            &ctx,
+        )
+        .expect("rng");
+        let forged = Round2 {
+            role: role("r"),
+            point,
+            proof,
+        };
+        assert_eq!(
+            alice.finish(&forged, &ctx).err(),
+            Some("proof does not verify")
+        );
+    }
+
+    #[test]
+    fn identity_generator_is_rejected() {
+        let g = DecafPoint::generator();
+        let x = encode(&g);
+        let minus_2x = encode(&-(&(&g + &g)));
+        assert_eq!(
+            sum(&[&x, &x, &minus_2x]).err(),
+            Some("round-2 generator is the identity")
+        );
+    }
+
+    #[test]
+    fn debug_output_holds_no_secret() {
+        let (run, _) = started(Position::Initiator);
+        let text = format!("{run:?}");
+        assert!(
+            !text.contains("secret") && !text.contains("scalar"),
+            "{text}"
+        );
+    }
 }

@@ -24,6 +24,11 @@ pub mod roles;
 pub mod suite;
 pub mod x509;
 
+/// Throwaway PKI for unit tests, shared with the integration tests.
+#[cfg(test)]
+#[path = "../tests/support/test_pki.rs"]
+mod test_pki;
+
 pub use channel::{ChannelConfig, PacketType, Received, SecureSession, Side};
 pub use error::{ChannelError, ConfigError, DecodeError, HandshakeError};
 pub use handshake::{

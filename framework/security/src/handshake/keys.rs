@@ -242,3 +242,117 @@ pub(crate) fn verify_authenticators(
     }
     verified
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::codec::Reader;
+    use crate::test_pki;
+    use crate::x509::{CertificateIdentity, RoleTrustAnchor};
+
+    fn keys() -> SessionKeys {
+        let secret = Secret::new([1u8; X448_LEN]);
+        SessionKeys::derive(
+            CipherSuite::ALL[0],
+            &[2u8; HASH_LEN],
+            &secret,
+            &Secret::new([3u8; 32]),
+            &[4u8; X448_LEN],
+            &[5u8; X448_LEN],
+            b"kem",
+            b"ct",
+        )
+    }
+
+    /// A certificate authenticator lifted from one transcript does not verify
+    /// for another (signature_over_other_transcript).
+    #[test]
+    fn signature_over_other_transcript_is_not_verified() {
+        let ca = test_pki::ca("ca", test_pki::KeyAlg::Ed25519);
+        let day = Duration::from_secs(86_400);
+        let now = SystemTime::now();
+        let leaf = test_pki::leaf(&ca, "leaf", test_pki::KeyAlg::Ed25519, now - day, now + day);
+        let role = RoleName::new("checkout").expect("role");
+        let prover = Credentials::new().with_certificate(
+            role.clone(),
+            CertificateIdentity::from_der(vec![leaf.cert_der], &leaf.pkcs8_der).expect("identity"),
+        );
+        let verifier = Credentials::new().with_trust_anchor(
+            role.clone(),
+            RoleTrustAnchor::from_der(ca.cert_der).expect("anchor"),
+        );
+        let keys = keys();
+        let mut out = Writer::with_capacity(1024);
+        write_authenticators(
+            &mut out,
+            &prover,
+            Position::Initiator,
+            &[7u8; HASH_LEN],
+            &keys,
+            &[],
+        )
+        .expect("sign");
+        let bytes = out.into_vec();
+        let mut reader = Reader::new(&bytes);
+        let authenticators =
+            super::super::messages::read_authenticators(&mut reader).expect("decode");
+
+        let verify =
+            |transcript: &[u8; HASH_LEN], sender: Position, events: &mut Vec<SecurityEvent>| {
+                verify_authenticators(
+                    &authenticators,
+                    &verifier,
+                    sender,
+                    transcript,
+                    &keys,
+                    &[],
+                    UnixTime::now(),
+                    events,
+                )
+            };
+        let mut events = Vec::new();
+        assert_eq!(
+            verify(&[7u8; HASH_LEN], Position::Initiator, &mut events),
+            BTreeSet::from([role.clone()])
+        );
+        assert!(events.is_empty());
+        assert!(verify(&[8u8; HASH_LEN], Position::Initiator, &mut events).is_empty());
+        // Nor for the other direction over the same transcript.
+        assert!(verify(&[7u8; HASH_LEN], Position::Responder, &mut events).is_empty());
+        assert_eq!(events.len(), 2);
+    }
+
+    /// A MAC authenticator verifies only under the same binder (session keys).
+    #[test]
+    fn mac_authenticator_is_bound_to_the_session() {
+        let role = RoleName::new("inventory").expect("role");
+        let key = crate::roles::SharedKey::new(&[9u8; 32]).expect("key");
+        let a = keys().role_mac(
+            key.expose(),
+            RoleKind::SharedKey,
+            &role,
+            Position::Initiator,
+            &[0u8; HASH_LEN],
+        );
+        let other = SessionKeys::derive(
+            CipherSuite::ALL[0],
+            &[2u8; HASH_LEN],
+            &Secret::new([1u8; X448_LEN]),
+            &Secret::new([0u8; 32]),
+            &[4u8; X448_LEN],
+            &[5u8; X448_LEN],
+            b"kem",
+            b"ct",
+        );
+        let b = other.role_mac(
+            key.expose(),
+            RoleKind::SharedKey,
+            &role,
+            Position::Initiator,
+            &[0u8; HASH_LEN],
+        );
+        assert_ne!(a, b);
+    }
+}

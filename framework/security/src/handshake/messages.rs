@@ -368,7 +368,9 @@ pub(crate) fn write_certificate_authenticator(
     out.vec16(signature);
 }
 
-fn read_authenticators<'a>(r: &mut Reader<'a>) -> Result<Vec<Authenticator<'a>>, DecodeError> {
+pub(crate) fn read_authenticators<'a>(
+    r: &mut Reader<'a>,
+) -> Result<Vec<Authenticator<'a>>, DecodeError> {
     let count = r.count(MAX_AUTHENTICATORS, "authenticators")?;
     let mut out = Vec::with_capacity(count);
     for _ in 0..count {
