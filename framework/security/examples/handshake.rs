@@ -115,8 +115,11 @@ fn main() -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-/// A CA and one leaf under it, made fresh for this run: (CA DER, leaf chain, leaf PKCS#8).
-fn checkout_pki() -> Result<(Vec<u8>, Vec<Vec<u8>>, Vec<u8>), Box<dyn Error>> {
+/// CA certificate, leaf chain and leaf PKCS#8 key, all DER.
+type Pki = (Vec<u8>, Vec<Vec<u8>>, Vec<u8>);
+
+/// A CA and one leaf under it, made fresh for this run.
+fn checkout_pki() -> Result<Pki, Box<dyn Error>> {
     let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
