@@ -213,6 +213,8 @@ pub struct SecureSession {
     rekey_secret: Secret<HASH_LEN>,
     rekey: RekeyState,
     epoch_started: Instant,
+    /// When this side last sent a rekey confirmation (see `repeat_confirm`).
+    last_confirm: Option<Instant>,
     outbox: VecDeque<(PacketType, Vec<u8>)>,
 }
 
@@ -256,6 +258,7 @@ impl SecureSession {
             rekey_secret,
             rekey: RekeyState::Idle,
             epoch_started: now,
+            last_confirm: None,
             outbox: VecDeque::new(),
         }
     }
@@ -373,6 +376,15 @@ impl SecureSession {
             .is_some_and(|p| p.receive.number == epoch)
         {
             self.promote_pending(now);
+        } else if self
+            .previous
+            .as_ref()
+            .is_some_and(|(p, _)| p.number == epoch)
+            && self.receive.window.is_empty()
+        {
+            // We switched, the peer still sends under the old epoch: our
+            // confirmation may have been lost. Repeat it, at most once per retry interval.
+            self.repeat_confirm(now);
         }
         let plaintext = &mut body[..len];
         match kind {
@@ -594,6 +606,24 @@ impl SecureSession {
         Ok(())
     }
 
+    fn repeat_confirm(&mut self, now: Instant) {
+        let due = self
+            .last_confirm
+            .is_none_or(|at| now.saturating_duration_since(at) >= self.config.rekey_retry);
+        if due
+            && !self
+                .outbox
+                .iter()
+                .any(|(kind, _)| *kind == PacketType::RekeyConfirm)
+        {
+            self.outbox.push_back((
+                PacketType::RekeyConfirm,
+                self.send.number.to_be_bytes().to_vec(),
+            ));
+            self.last_confirm = Some(now);
+        }
+    }
+
     fn promote_pending(&mut self, now: Instant) {
         if let Some(PendingEpoch {
             send,
@@ -700,5 +730,73 @@ fn replay_error(error: ReplayError) -> ChannelError {
     match error {
         ReplayError::Duplicate => ChannelError::Replay,
         ReplayError::TooOld => ChannelError::TooOld,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(config: ChannelConfig, now: Instant) -> (SecureSession, SecureSession) {
+        let prk = Secret::new([7u8; HASH_LEN]);
+        let suite = CipherSuite::ALL[1];
+        (
+            SecureSession::new(
+                suite,
+                Side::Initiator,
+                config.clone(),
+                EpochSecrets::expand(&prk),
+                now,
+            ),
+            SecureSession::new(
+                suite,
+                Side::Responder,
+                config,
+                EpochSecrets::expand(&prk),
+                now,
+            ),
+        )
+    }
+
+    fn deliver(from: &mut SecureSession, to: &mut SecureSession, now: Instant) -> Option<Vec<u8>> {
+        let mut packet = from.poll_transmit(b"", now).expect("poll")?;
+        to.open(b"", &mut packet, now)
+            .expect("control packet opens");
+        Some(packet)
+    }
+
+    /// If the rekey confirmation is lost and the peer keeps sending under the
+    /// old epoch, the confirmation is repeated, so the peer switches before
+    /// the grace period would reject its messages.
+    #[test]
+    fn lost_confirm_is_repeated() {
+        let t0 = Instant::now();
+        let config = ChannelConfig::default();
+        let (mut a, mut b) = pair(config.clone(), t0);
+        a.force_rekey(t0).expect("rekey");
+        deliver(&mut a, &mut b, t0).expect("request");
+        deliver(&mut b, &mut a, t0).expect("response");
+        assert_eq!(a.send_epoch(), 1);
+        let lost = a.poll_transmit(b"", t0).expect("poll");
+        assert_eq!(
+            lost.as_deref().and_then(PacketType::of),
+            Some(PacketType::RekeyConfirm)
+        );
+        assert_eq!(b.send_epoch(), 0, "b waits for a new-epoch message");
+
+        // b keeps talking under epoch 0; after the retry interval a repeats its confirmation.
+        let t1 = t0 + config.rekey_retry;
+        let mut old = b.seal(b"", b"still epoch 0", t1).expect("seal");
+        assert!(matches!(
+            a.open(b"", &mut old, t1),
+            Ok(Received::Application(_))
+        ));
+        deliver(&mut a, &mut b, t1).expect("repeated confirmation");
+        assert_eq!(b.send_epoch(), 1);
+        let mut new = b.seal(b"", b"epoch 1", t1).expect("seal");
+        assert!(matches!(
+            a.open(b"", &mut new, t1),
+            Ok(Received::Application(_))
+        ));
     }
 }

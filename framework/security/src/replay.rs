@@ -82,6 +82,11 @@ impl ReplayWindow {
     /// Would `counter` be accepted? Does not change state.
     ///
     /// Call before decrypting, to reject replays cheaply.
+    /// Whether no counter has been accepted yet.
+    pub fn is_empty(&self) -> bool {
+        self.highest.is_none()
+    }
+
     pub fn check(&self, counter: u64) -> Result<(), ReplayError> {
         match self.highest {
             Some(highest) if counter <= highest => {
