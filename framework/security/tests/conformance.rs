@@ -3,10 +3,12 @@
 //! Every vector goes through `jadeite_security::primitives`, the same functions
 //! production code calls. The vectors are not in this repository: set
 //! `JADEITE_VECTORS` to a directory holding `wycheproof/*.json` and run with
-//! `--ignored` (CI does). A missing variable or file fails the test; nothing
-//! is skipped silently, and each test checks it ran every vector in its file.
+//! `--ignored` (CI does); a relative path is taken from the workspace root,
+//! where the documented commands run. A missing variable or file fails the
+//! test; nothing is skipped silently, and each test checks it ran every vector
+//! in its file.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use jadeite_security::primitives::{
     AEAD_KEY_LEN, AEAD_NONCE_LEN, AEAD_TAG_LEN, AeadKey, KemAlgorithm, KemError, Secret, X448_LEN,
@@ -26,7 +28,17 @@ fn load(name: &str) -> Value {
              (e.g. JADEITE_VECTORS=../shared/vectors): {IGNORE_REASON}"
         );
     };
-    let path = PathBuf::from(dir).join("wycheproof").join(name);
+    // Test binaries run in the package directory, but the documented commands
+    // run from the workspace root: resolve a relative path against the latter.
+    let dir = PathBuf::from(dir);
+    let dir = if dir.is_relative() {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(dir)
+    } else {
+        dir
+    };
+    let path = dir.join("wycheproof").join(name);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read Wycheproof file {}: {e}", path.display()));
     serde_json::from_str(&text)

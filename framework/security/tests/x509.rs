@@ -19,7 +19,9 @@ fn now() -> UnixTime {
 
 /// `NOW` shifted by whole days.
 fn day(offset: i64) -> SystemTime {
-    let secs = NOW_SECS.checked_add_signed(offset * 86_400).unwrap();
+    let secs = NOW_SECS
+        .checked_add_signed(offset * 86_400)
+        .expect("test date in range");
     UNIX_EPOCH + Duration::from_secs(secs)
 }
 
@@ -31,11 +33,11 @@ fn identity(leaf: &TestCert, intermediates: &[&TestCa]) -> CertificateIdentity {
     let chain = std::iter::once(leaf.cert_der.clone())
         .chain(intermediates.iter().map(|ca| ca.cert_der.clone()))
         .collect();
-    CertificateIdentity::from_der(chain, &leaf.pkcs8_der).unwrap()
+    CertificateIdentity::from_der(chain, &leaf.pkcs8_der).expect("test identity loads")
 }
 
 fn anchor(ca: &TestCa) -> RoleTrustAnchor {
-    RoleTrustAnchor::from_der(ca.cert_der.clone()).unwrap()
+    RoleTrustAnchor::from_der(ca.cert_der.clone()).expect("test anchor loads")
 }
 
 fn chain_of(identity: &CertificateIdentity) -> Vec<&[u8]> {
@@ -44,7 +46,7 @@ fn chain_of(identity: &CertificateIdentity) -> Vec<&[u8]> {
 
 /// Full prover → verifier round trip.
 fn handshake(anchor: &RoleTrustAnchor, identity: &CertificateIdentity) -> Result<(), X509Error> {
-    let signature = identity.sign(MESSAGE).unwrap();
+    let signature = identity.sign(MESSAGE).expect("test identity signs");
     anchor.verify(&chain_of(identity), MESSAGE, &signature, now())
 }
 
