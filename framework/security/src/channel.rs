@@ -185,6 +185,8 @@ struct ReceiveEpoch {
 /// Keys for the next epoch, installed by the side that answered a rekey
 /// request; promoted when the first message under them arrives.
 struct PendingEpoch {
+    /// The request attempt these keys answer; an older attempt never replaces them.
+    attempt: u32,
     send: SendEpoch,
     receive: ReceiveEpoch,
     rekey_secret: Secret<HASH_LEN>,
@@ -192,11 +194,15 @@ struct PendingEpoch {
 
 enum RekeyState {
     Idle,
+    /// A request is out. `attempt` tells its answer from answers to earlier,
+    /// replaced requests that may still arrive over a slower transport.
     Requested {
         target: u32,
+        attempt: u32,
         x448: X448Secret,
+        x448_public: [u8; X448_LEN],
         kem: KemDecapsulationKey,
-        request: Vec<u8>,
+        kem_public: Vec<u8>,
         sent_at: Instant,
     },
 }
@@ -212,6 +218,8 @@ pub struct SecureSession {
     pending: Option<PendingEpoch>,
     rekey_secret: Secret<HASH_LEN>,
     rekey: RekeyState,
+    /// Rekey requests sent so far; numbers each attempt.
+    rekey_attempts: u32,
     epoch_started: Instant,
     /// When this side last sent a rekey confirmation (see `repeat_confirm`).
     last_confirm: Option<Instant>,
@@ -257,6 +265,7 @@ impl SecureSession {
             pending: None,
             rekey_secret,
             rekey: RekeyState::Idle,
+            rekey_attempts: 0,
             epoch_started: now,
             last_confirm: None,
             outbox: VecDeque::new(),
@@ -488,19 +497,27 @@ impl SecureSession {
             .kem()
             .generate()
             .map_err(|_| ChannelError::Randomness)?;
-        let mut request = Writer::with_capacity(4 + X448_LEN + kem_public.len());
+        self.rekey_attempts = self.rekey_attempts.wrapping_add(1);
+        let attempt = self.rekey_attempts;
+        let x448_public = x448.public_key();
+        let mut request = Writer::with_capacity(8 + X448_LEN + kem_public.len());
         request
             .u32(target)
-            .bytes(&x448.public_key())
+            .u32(attempt)
+            .bytes(&x448_public)
             .bytes(&kem_public);
-        let request = request.into_vec();
+        // A retry replaces the unsent request, if any.
         self.outbox
-            .push_back((PacketType::RekeyRequest, request.clone()));
+            .retain(|(kind, _)| *kind != PacketType::RekeyRequest);
+        self.outbox
+            .push_back((PacketType::RekeyRequest, request.into_vec()));
         self.rekey = RekeyState::Requested {
             target,
+            attempt,
             x448,
+            x448_public,
             kem,
-            request,
+            kem_public,
             sent_at: now,
         };
         tracing::debug!(target_epoch = target, "rekey requested");
@@ -511,11 +528,15 @@ impl SecureSession {
         let kem = self.suite.kem();
         let mut reader = Reader::new(payload);
         let target = reader.u32("target epoch")?;
+        let attempt = reader.u32("attempt")?;
         let peer_x448: [u8; X448_LEN] = reader.array("x448 share")?;
         let kem_public = reader.take(kem.public_key_len(), "kem public key")?;
         reader.finish()?;
         if target != self.receive.number.wrapping_add(1) {
             return Ok(()); // stale or from the future: ignore
+        }
+        if self.pending.as_ref().is_some_and(|p| p.attempt >= attempt) {
+            return Ok(()); // a delayed, replaced request: keep the newer answer
         }
         if let RekeyState::Requested { target: ours, .. } = &self.rekey {
             // Both sides asked at once: the handshake initiator's request wins.
@@ -546,12 +567,17 @@ impl SecureSession {
         let (send, receive, rekey_secret) =
             EpochSecrets::expand(&prk).split(self.side, target, self.config.replay_window_bits);
         self.pending = Some(PendingEpoch {
+            attempt,
             send,
             receive,
             rekey_secret,
         });
-        let mut response = Writer::with_capacity(4 + X448_LEN + ciphertext.len());
-        response.u32(target).bytes(&own_x448).bytes(&ciphertext);
+        let mut response = Writer::with_capacity(8 + X448_LEN + ciphertext.len());
+        response
+            .u32(target)
+            .u32(attempt)
+            .bytes(&own_x448)
+            .bytes(&ciphertext);
         self.outbox
             .push_back((PacketType::RekeyResponse, response.into_vec()));
         tracing::debug!(target_epoch = target, "rekey answered");
@@ -559,20 +585,27 @@ impl SecureSession {
     }
 
     fn on_rekey_response(&mut self, payload: &[u8], now: Instant) -> Result<(), ChannelError> {
-        let RekeyState::Requested { target, .. } = &self.rekey else {
+        let RekeyState::Requested {
+            target, attempt, ..
+        } = &self.rekey
+        else {
             return Ok(()); // an answer to a request we no longer wait for
         };
-        let target = *target;
+        let (target, attempt) = (*target, *attempt);
         let kem_len = self.suite.kem().ciphertext_len();
         let mut reader = Reader::new(payload);
-        if reader.u32("target epoch")? != target {
-            return Ok(());
+        if reader.u32("target epoch")? != target || reader.u32("attempt")? != attempt {
+            return Ok(()); // answers a request this side has since replaced
         }
         let peer_x448: [u8; X448_LEN] = reader.array("x448 share")?;
         let ciphertext = reader.take(kem_len, "kem ciphertext")?;
         reader.finish()?;
         let RekeyState::Requested {
-            x448, kem, request, ..
+            x448,
+            x448_public: own_x448,
+            kem,
+            kem_public,
+            ..
         } = std::mem::replace(&mut self.rekey, RekeyState::Idle)
         else {
             return Ok(());
@@ -583,17 +616,13 @@ impl SecureSession {
         let kem_shared = kem
             .decapsulate(ciphertext)
             .map_err(|_| ChannelError::BadRekey)?;
-        let own_x448: [u8; X448_LEN] = request[4..4 + X448_LEN]
-            .try_into()
-            .map_err(|_| ChannelError::BadRekey)?;
-        let kem_public = &request[4 + X448_LEN..];
         let prk = self.rekey_prk(
             target,
             &x448_shared,
             &kem_shared,
             &own_x448,
             &peer_x448,
-            kem_public,
+            &kem_public,
             ciphertext,
         );
         let (send, receive, rekey_secret) =
@@ -627,6 +656,7 @@ impl SecureSession {
     fn promote_pending(&mut self, now: Instant) {
         if let Some(PendingEpoch {
             send,
+            attempt: _,
             receive,
             rekey_secret,
         }) = self.pending.take()

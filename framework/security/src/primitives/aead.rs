@@ -58,6 +58,9 @@ impl AeadKey {
     }
 }
 
+/// `ChaCha20Poly1305` wipes its key on drop (crate feature `zeroize`).
+impl zeroize::ZeroizeOnDrop for AeadKey {}
+
 impl core::fmt::Debug for AeadKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str("AeadKey(..)")

@@ -39,6 +39,9 @@ pub fn x448(scalar: &[u8; X448_LEN], u: &[u8; X448_LEN]) -> Result<Secret<X448_L
 #[derive(Debug)]
 pub struct X448Secret(Secret<X448_LEN>);
 
+/// The inner `Secret` wipes itself on drop.
+impl zeroize::ZeroizeOnDrop for X448Secret {}
+
 impl X448Secret {
     pub fn generate() -> Result<Self, X448Error> {
         Secret::random()
