@@ -11,44 +11,8 @@ use jadeite_security::{
     UnauthenticatedPolicy,
 };
 use support::test_pki::{self, KeyAlg};
+use support::wire::*;
 use support::*;
-
-// Offer layout: type, version, nonce (32), platform id (16), suite count, names.
-const OFFER_PLATFORM: std::ops::Range<usize> = 34..50;
-const OFFER_SUITES: usize = 50;
-
-/// Byte offset just past the suite list of an Offer (start of its X448 share).
-fn offer_suites_end(offer: &[u8]) -> usize {
-    let mut at = OFFER_SUITES + 1;
-    for _ in 0..offer[OFFER_SUITES] {
-        at += 1 + usize::from(offer[at]);
-    }
-    at
-}
-
-/// Rewrites the suite list of an Offer.
-fn with_suites(offer: &[u8], names: &[&[u8]]) -> Vec<u8> {
-    let mut out = offer[..OFFER_SUITES].to_vec();
-    out.push(names.len() as u8);
-    for name in names {
-        out.push(name.len() as u8);
-        out.extend_from_slice(name);
-    }
-    out.extend_from_slice(&offer[offer_suites_end(offer)..]);
-    out
-}
-
-fn offer_x448(offer: &[u8]) -> std::ops::Range<usize> {
-    let start = offer_suites_end(offer);
-    start..start + 56
-}
-
-// Accept layout: type, nonce (32), platform (16), suite name (u8 len), X448 (56), KEM key (u16 len).
-const ACCEPT_SUITE: usize = 49;
-
-fn accept_suite_end(accept: &[u8]) -> usize {
-    ACCEPT_SUITE + 1 + usize::from(accept[ACCEPT_SUITE])
-}
 
 fn key_creds() -> Credentials {
     Credentials::new().with_shared_key(role("inventory"), shared_key(5))

@@ -20,6 +20,7 @@ use jadeite_security::{
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
+use support::wire::*;
 use support::*;
 
 const OFFER: usize = 0;
@@ -29,7 +30,6 @@ const CONFIRM: usize = 3;
 const NAMES: [&str; 4] = ["Offer", "Accept", "Finish", "Confirm"];
 
 /// Offer layout: type, version, nonce (32), platform id (16), then the suite count.
-const OFFER_SUITE_COUNT: usize = 1 + 1 + 32 + 16;
 
 fn full_credentials(ca: &test_pki::TestCa, name: &str) -> Credentials {
     Credentials::new()
@@ -485,32 +485,11 @@ fn data_before_handshake_done() {
 
 // ------------------------------------------------------------ suite lists ---
 
-/// Byte offset just past the suite list of an Offer (start of its X448 share).
-fn suites_end(offer: &[u8]) -> usize {
-    let mut at = OFFER_SUITE_COUNT + 1;
-    for _ in 0..offer[OFFER_SUITE_COUNT] {
-        at += 1 + usize::from(offer[at]);
-    }
-    at
-}
-
-/// The Offer with its suite list replaced (the rest kept byte for byte).
-fn with_suites(offer: &[u8], names: &[&[u8]]) -> Vec<u8> {
-    let mut out = offer[..OFFER_SUITE_COUNT].to_vec();
-    out.push(u8::try_from(names.len()).expect("at most 255 names"));
-    for name in names {
-        out.push(u8::try_from(name.len()).expect("short name"));
-        out.extend_from_slice(name);
-    }
-    out.extend_from_slice(&offer[suites_end(offer)..]);
-    out
-}
-
 #[test]
 fn malformed_suite_list() {
     let offer = &recorded()[OFFER];
     assert!(
-        suites_end(offer) + 56 < offer.len(),
+        offer_suites_end(offer) + 56 < offer.len(),
         "a J-PAKE list follows"
     );
     let known = jadeite_security::CipherSuite::ALL.map(|s| s.name().as_bytes());

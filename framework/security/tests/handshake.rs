@@ -186,21 +186,20 @@ fn established_sessions_talk_both_ways() {
         let creds = || Credentials::new().with_shared_key(role("k"), shared_key(9));
         let (mut i, mut r) = pair(suite, creds(), creds(), UnauthenticatedPolicy::Refuse).both();
         let t = now().monotonic;
-        let mut packet = i
-            .session
-            .seal(b"route", b"hello responder", t)
-            .expect("seal");
-        match r.session.open(b"route", &mut packet, t).expect("open") {
-            jadeite_security::Received::Application(data) => assert_eq!(data, b"hello responder"),
-            other => panic!("unexpected {other:?}"),
-        }
-        let mut packet = r
-            .session
-            .seal(b"route", b"hello initiator", t)
-            .expect("seal");
-        match i.session.open(b"route", &mut packet, t).expect("open") {
-            jadeite_security::Received::Application(data) => assert_eq!(data, b"hello initiator"),
-            other => panic!("unexpected {other:?}"),
-        }
+        assert_delivers(&mut i.session, &mut r.session, b"hello responder", t);
+        assert_delivers(&mut r.session, &mut i.session, b"hello initiator", t);
     });
+}
+
+fn assert_delivers(
+    from: &mut jadeite_security::SecureSession,
+    to: &mut jadeite_security::SecureSession,
+    message: &[u8],
+    t: std::time::Instant,
+) {
+    let mut packet = from.seal(b"route", message, t).expect("seal");
+    match to.open(b"route", &mut packet, t).expect("open") {
+        jadeite_security::Received::Application(data) => assert_eq!(data, message),
+        other => panic!("unexpected {other:?}"),
+    }
 }

@@ -146,3 +146,47 @@ pub fn run_with(
         messages,
     }
 }
+
+/// Byte layout of handshake messages, for tests that play man in the middle
+/// (docs/protocol.md has the tables).
+pub mod wire {
+    use std::ops::Range;
+
+    /// Offer: type, version, nonce (32), platform id (16), then the suite count.
+    pub const OFFER_PLATFORM: Range<usize> = 34..50;
+    pub const OFFER_SUITE_COUNT: usize = 50;
+    /// Accept: type, nonce (32), platform id (16), then the suite name's length.
+    pub const ACCEPT_SUITE: usize = 49;
+
+    /// Byte offset just past the suite list of an Offer (start of its X448 share).
+    pub fn offer_suites_end(offer: &[u8]) -> usize {
+        let mut at = OFFER_SUITE_COUNT + 1;
+        for _ in 0..offer[OFFER_SUITE_COUNT] {
+            at += 1 + usize::from(offer[at]);
+        }
+        at
+    }
+
+    /// The Offer with its suite list replaced (the rest kept byte for byte).
+    pub fn with_suites(offer: &[u8], names: &[&[u8]]) -> Vec<u8> {
+        let mut out = offer[..OFFER_SUITE_COUNT].to_vec();
+        out.push(u8::try_from(names.len()).expect("at most 255 names"));
+        for name in names {
+            out.push(u8::try_from(name.len()).expect("short name"));
+            out.extend_from_slice(name);
+        }
+        out.extend_from_slice(&offer[offer_suites_end(offer)..]);
+        out
+    }
+
+    /// Where the Offer's X448 share sits.
+    pub fn offer_x448(offer: &[u8]) -> Range<usize> {
+        let start = offer_suites_end(offer);
+        start..start + 56
+    }
+
+    /// Byte offset just past the chosen suite's name in an Accept.
+    pub fn accept_suite_end(accept: &[u8]) -> usize {
+        ACCEPT_SUITE + 1 + usize::from(accept[ACCEPT_SUITE])
+    }
+}
