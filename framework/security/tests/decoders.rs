@@ -29,8 +29,6 @@ const FINISH: usize = 2;
 const CONFIRM: usize = 3;
 const NAMES: [&str; 4] = ["Offer", "Accept", "Finish", "Confirm"];
 
-/// Offer layout: type, version, nonce (32), platform id (16), then the suite count.
-
 fn full_credentials(ca: &test_pki::TestCa, name: &str) -> Credentials {
     Credentials::new()
         .with_shared_key(role("inventory"), shared_key(1))
