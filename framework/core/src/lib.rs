@@ -1,0 +1,12 @@
+//! Jadeite platforms: the secure message layer over pluggable transports.
+//!
+//! Work in progress (issue "Platforms, the secure message layer, and the TCP
+//! and WebSocket transports"): today this crate holds the [`transport`] seam
+//! that the TCP and WebSocket crates implement, and the in-process `mem://`
+//! transport used by tests.
+
+#![forbid(unsafe_code)]
+
+pub mod transport;
+
+pub use jadeite_security as security;
