@@ -7,6 +7,16 @@
 
 #![forbid(unsafe_code)]
 
+mod error;
+mod frame;
+mod peer;
+mod platform;
+mod throttle;
 pub mod transport;
+
+pub use error::{PlatformError, SendError};
+pub use frame::FrameError;
+pub use platform::{Delivery, Limits, Platform, PlatformBuilder};
+pub use throttle::GuessLimits;
 
 pub use jadeite_security as security;

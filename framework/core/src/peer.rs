@@ -1,0 +1,728 @@
+//! One actor per peer platform. It owns the secure session with that peer,
+//! the handshake in progress, the links that reach it and the messages
+//! waiting for a session. Everything about one peer happens in this one task,
+//! so no lock is held across a cryptographic operation.
+
+use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use jadeite_security::{
+    Handshake, HandshakeError, Now, PacketType, PlatformId, Received, RoleName, SecureSession,
+    SecurityEvent,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::SendError;
+use crate::frame::{FrameKind, ROUTING_HEADER_LEN, RoutingHeader};
+use crate::platform::{Delivery, Inner, host_of, lock, peer_handle, redial};
+use crate::throttle::Verdict;
+use crate::transport::{Connection, TransportAddress};
+
+pub(crate) type PeerHandle = mpsc::Sender<PeerCommand>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct LinkId(pub(crate) u64);
+
+/// Commands queued to a peer's actor.
+pub(crate) enum PeerCommand {
+    Send {
+        payload: Vec<u8>,
+        reply: oneshot::Sender<Result<(), SendError>>,
+        deadline: Instant,
+    },
+    LinkUp {
+        link: LinkId,
+        outgoing: mpsc::Sender<Vec<u8>>,
+        remote: String,
+        dialed: Option<TransportAddress>,
+    },
+    Frame {
+        link: LinkId,
+        header: RoutingHeader,
+        frame: Vec<u8>,
+    },
+    LinkDown {
+        link: LinkId,
+    },
+    /// A frame for this peer that another platform asked us to relay.
+    Forward {
+        frame: Vec<u8>,
+    },
+    /// Reach this peer through platform `via` when there is no direct link.
+    Route {
+        via: PlatformId,
+    },
+    Roles {
+        reply: oneshot::Sender<Option<Arc<BTreeSet<RoleName>>>>,
+    },
+}
+
+const COMMAND_QUEUE: usize = 1024;
+const LINK_QUEUE: usize = 1024;
+/// Data frames that arrive before our side of the handshake completes (they
+/// can overtake the Confirm on another link) are held, up to this many.
+const EARLY_FRAMES: usize = 256;
+/// Distinct relayed sources one link may introduce: forged source ids cost bounded memory.
+const RELAYED_SOURCES_PER_LINK: usize = 256;
+/// Longest abort reason read from a peer.
+const MAX_ABORT_REASON: usize = 256;
+
+struct Link {
+    id: LinkId,
+    outgoing: mpsc::Sender<Vec<u8>>,
+    remote: String,
+    dialed: Option<TransportAddress>,
+}
+
+struct HandshakeRun {
+    machine: Handshake,
+    deadline: Instant,
+    /// The host that made us answer, holding a handshake slot; `None` when we initiated.
+    slot_host: Option<String>,
+}
+
+struct Session {
+    session: SecureSession,
+    roles: Arc<BTreeSet<RoleName>>,
+}
+
+struct Queued {
+    payload: Vec<u8>,
+    reply: oneshot::Sender<Result<(), SendError>>,
+    deadline: Instant,
+}
+
+struct PeerActor {
+    inner: Weak<Inner>,
+    own: PlatformId,
+    peer: PlatformId,
+    links: Vec<Link>,
+    next_link: usize,
+    via: Option<PlatformId>,
+    handshake: Option<HandshakeRun>,
+    session: Option<Session>,
+    queue: VecDeque<Queued>,
+    early: VecDeque<Vec<u8>>,
+    redial: Option<(TransportAddress, Instant, Duration)>,
+}
+
+pub(crate) fn spawn(inner: Weak<Inner>, peer: PlatformId) -> PeerHandle {
+    let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+    let own = inner.upgrade().map_or(PlatformId([0; 16]), |i| i.id);
+    let actor = PeerActor {
+        inner,
+        own,
+        peer,
+        links: Vec::new(),
+        next_link: 0,
+        via: None,
+        handshake: None,
+        session: None,
+        queue: VecDeque::new(),
+        early: VecDeque::new(),
+        redial: None,
+    };
+    tokio::spawn(actor.run(rx));
+    tx
+}
+
+/// Starts the reader and writer tasks of a link to `peer`.
+pub(crate) fn attach_link(
+    inner: Arc<Inner>,
+    peer: PlatformId,
+    link: LinkId,
+    connection: Connection,
+    dialed: Option<TransportAddress>,
+) {
+    let Connection {
+        mut sink,
+        mut source,
+        remote,
+    } = connection;
+    let (outgoing, mut to_write) = mpsc::channel::<Vec<u8>>(LINK_QUEUE);
+    tokio::spawn(async move {
+        while let Some(frame) = to_write.recv().await {
+            if let Err(error) = sink.send(frame).await {
+                tracing::debug!(%error, "link write failed");
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let handle = peer_handle(&inner, peer);
+    let own = inner.id;
+    let mut shutdown = inner.shutdown.clone();
+    let weak = Arc::downgrade(&inner);
+    drop(inner);
+    tokio::spawn(async move {
+        let up = PeerCommand::LinkUp {
+            link,
+            outgoing: outgoing.clone(),
+            remote: remote.clone(),
+            dialed,
+        };
+        if handle.send(up).await.is_err() {
+            return;
+        }
+        let mut relayed: HashSet<PlatformId> = HashSet::new();
+        loop {
+            let frame = tokio::select! {
+                frame = source.recv() => frame,
+                _ = shutdown.changed() => break,
+            };
+            let frame = match frame {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(error) => {
+                    tracing::debug!(%remote, %error, "link closed on a bad frame");
+                    break;
+                }
+            };
+            let Ok((header, _)) = RoutingHeader::decode(&frame) else {
+                tracing::debug!(%remote, "link closed on a malformed routing header");
+                break;
+            };
+            let Some(inner) = weak.upgrade() else { break };
+            if header.kind == FrameKind::Hello {
+                continue;
+            }
+            if header.destination != own {
+                // Relay: forward untouched to a peer we already know, never create one.
+                let target = lock(inner.peers()).get(&header.destination).cloned();
+                if let Some(target) = target {
+                    let _ = target.try_send(PeerCommand::Forward { frame });
+                }
+                continue;
+            }
+            let target = if header.source == peer {
+                handle.clone()
+            } else {
+                // A frame relayed by this link's peer from another platform: the
+                // reply goes back the same way.
+                let first = !relayed.contains(&header.source);
+                if first && relayed.len() >= RELAYED_SOURCES_PER_LINK {
+                    continue;
+                }
+                let target = peer_handle(&inner, header.source);
+                if first {
+                    relayed.insert(header.source);
+                    let up = PeerCommand::LinkUp {
+                        link,
+                        outgoing: outgoing.clone(),
+                        remote: remote.clone(),
+                        dialed: None,
+                    };
+                    let _ = target.send(up).await;
+                }
+                target
+            };
+            drop(inner);
+            if target
+                .send(PeerCommand::Frame {
+                    link,
+                    header,
+                    frame,
+                })
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        let _ = handle.send(PeerCommand::LinkDown { link }).await;
+        if let Some(inner) = weak.upgrade() {
+            for source in relayed {
+                let target = lock(inner.peers()).get(&source).cloned();
+                if let Some(target) = target {
+                    let _ = target.send(PeerCommand::LinkDown { link }).await;
+                }
+            }
+        }
+    });
+}
+
+impl PeerActor {
+    async fn run(mut self, mut commands: mpsc::Receiver<PeerCommand>) {
+        loop {
+            let wake = self.next_wakeup();
+            let command = tokio::select! {
+                command = commands.recv() => match command {
+                    Some(command) => Some(command),
+                    None => break,
+                },
+                _ = sleep_until(wake) => None,
+            };
+            let Some(inner) = self.inner.upgrade() else {
+                break;
+            };
+            if *inner.shutdown.borrow() {
+                break;
+            }
+            match command {
+                Some(command) => self.handle(&inner, command).await,
+                None => self.on_timer(&inner).await,
+            }
+        }
+        for queued in self.queue.drain(..) {
+            let _ = queued.reply.send(Err(SendError::Shutdown));
+        }
+    }
+
+    fn next_wakeup(&self) -> Option<Instant> {
+        let session = self.session.as_ref().and_then(|s| s.session.next_timeout());
+        let handshake = self.handshake.as_ref().map(|h| h.deadline);
+        let queue = self.queue.front().map(|q| q.deadline);
+        let redial = self.redial.as_ref().map(|(_, at, _)| *at);
+        [session, handshake, queue, redial]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    async fn handle(&mut self, inner: &Arc<Inner>, command: PeerCommand) {
+        match command {
+            PeerCommand::Send {
+                payload,
+                reply,
+                deadline,
+            } => self.on_send(inner, payload, reply, deadline).await,
+            PeerCommand::LinkUp {
+                link,
+                outgoing,
+                remote,
+                dialed,
+            } => {
+                self.links.push(Link {
+                    id: link,
+                    outgoing,
+                    remote,
+                    dialed,
+                });
+                self.redial = None;
+                self.start_handshake_if_needed(inner).await;
+            }
+            PeerCommand::LinkDown { link } => self.on_link_down(inner, link),
+            PeerCommand::Frame {
+                link,
+                header,
+                frame,
+            } => self.on_frame(inner, link, header, frame).await,
+            PeerCommand::Forward { frame } => {
+                self.transmit(inner, frame).await;
+            }
+            PeerCommand::Route { via } => {
+                self.via = Some(via);
+                self.start_handshake_if_needed(inner).await;
+            }
+            PeerCommand::Roles { reply } => {
+                let _ = reply.send(self.session.as_ref().map(|s| Arc::clone(&s.roles)));
+            }
+        }
+    }
+
+    async fn on_send(
+        &mut self,
+        inner: &Arc<Inner>,
+        payload: Vec<u8>,
+        reply: oneshot::Sender<Result<(), SendError>>,
+        deadline: Instant,
+    ) {
+        if self.session.is_some() && self.can_transmit() {
+            let result = self.seal_and_transmit(inner, &payload).await;
+            let _ = reply.send(result);
+            return;
+        }
+        if self.queue.len() >= inner.limits.queue_per_peer {
+            let _ = reply.send(Err(SendError::QueueFull(self.peer)));
+            return;
+        }
+        self.queue.push_back(Queued {
+            payload,
+            reply,
+            deadline,
+        });
+        self.start_handshake_if_needed(inner).await;
+    }
+
+    fn can_transmit(&self) -> bool {
+        !self.links.is_empty() || self.via.is_some()
+    }
+
+    async fn start_handshake_if_needed(&mut self, inner: &Arc<Inner>) {
+        if self.session.is_some() || self.handshake.is_some() || self.queue.is_empty() {
+            self.flush_queue(inner).await;
+            return;
+        }
+        if !self.can_transmit() {
+            return;
+        }
+        match Handshake::initiate(Arc::clone(&inner.security), Some(self.peer)) {
+            Ok((machine, offer)) => {
+                let deadline = Instant::now() + inner.limits.handshake_timeout;
+                self.handshake = Some(HandshakeRun {
+                    machine,
+                    deadline,
+                    slot_host: None,
+                });
+                self.send_frame(inner, FrameKind::Handshake, &offer, None)
+                    .await;
+            }
+            Err(error) => self.fail_queue(SendError::Handshake {
+                peer: self.peer,
+                error,
+            }),
+        }
+    }
+
+    async fn flush_queue(&mut self, inner: &Arc<Inner>) {
+        if self.session.is_none() || !self.can_transmit() {
+            return;
+        }
+        while let Some(queued) = self.queue.pop_front() {
+            let result = self.seal_and_transmit(inner, &queued.payload).await;
+            let _ = queued.reply.send(result);
+        }
+    }
+
+    fn fail_queue(&mut self, error: SendError) {
+        for queued in self.queue.drain(..) {
+            let _ = queued.reply.send(Err(error.clone()));
+        }
+    }
+
+    fn header(&self, kind: FrameKind) -> RoutingHeader {
+        RoutingHeader {
+            kind,
+            source: self.own,
+            destination: self.peer,
+        }
+    }
+
+    async fn seal_and_transmit(
+        &mut self,
+        inner: &Arc<Inner>,
+        payload: &[u8],
+    ) -> Result<(), SendError> {
+        let header = self.header(FrameKind::Data).encode();
+        let Some(session) = self.session.as_mut() else {
+            return Err(SendError::Unreachable(self.peer));
+        };
+        // Routing header, then the channel's reserved header, then the payload:
+        // sealed in place, one allocation per message.
+        let mut frame = Vec::with_capacity(
+            ROUTING_HEADER_LEN + jadeite_security::channel::DATA_OVERHEAD + payload.len(),
+        );
+        frame.extend_from_slice(&header);
+        frame.resize(
+            ROUTING_HEADER_LEN + jadeite_security::channel::DATA_HEADER_LEN,
+            0,
+        );
+        frame.extend_from_slice(payload);
+        let mut packet = frame.split_off(ROUTING_HEADER_LEN);
+        if let Err(error) = session
+            .session
+            .seal_in_place(&header, &mut packet, Instant::now())
+        {
+            tracing::warn!(peer = %self.peer, %error, "cannot seal; rekeying");
+            self.poll_session(inner).await;
+            return Err(SendError::Unreachable(self.peer));
+        }
+        frame.append(&mut packet);
+        if self.transmit(inner, frame).await {
+            self.poll_session(inner).await;
+            Ok(())
+        } else {
+            Err(SendError::Unreachable(self.peer))
+        }
+    }
+
+    /// Sends control packets the session has (rekey), if any.
+    async fn poll_session(&mut self, inner: &Arc<Inner>) {
+        let header = self.header(FrameKind::Data).encode();
+        loop {
+            let Some(session) = self.session.as_mut() else {
+                return;
+            };
+            match session.session.poll_transmit(&header, Instant::now()) {
+                Ok(Some(packet)) => {
+                    let mut frame = header.to_vec();
+                    frame.extend_from_slice(&packet);
+                    self.transmit(inner, frame).await;
+                }
+                Ok(None) => return,
+                Err(error) => {
+                    tracing::warn!(peer = %self.peer, %error, "session cannot send control messages");
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn send_frame(
+        &mut self,
+        inner: &Arc<Inner>,
+        kind: FrameKind,
+        body: &[u8],
+        link: Option<LinkId>,
+    ) {
+        let frame = self.header(kind).frame(body);
+        if let Some(link) = link.and_then(|id| self.links.iter().find(|l| l.id == id)) {
+            if link.outgoing.send(frame).await.is_ok() {
+                return;
+            }
+            return;
+        }
+        self.transmit(inner, frame).await;
+    }
+
+    /// Hands a frame to one link, round robin; through the relay if there is no link.
+    async fn transmit(&mut self, inner: &Arc<Inner>, frame: Vec<u8>) -> bool {
+        let mut frame = frame;
+        for _ in 0..self.links.len() {
+            self.next_link = (self.next_link + 1) % self.links.len();
+            match self.links[self.next_link].outgoing.try_send(frame) {
+                Ok(()) => return true,
+                Err(
+                    mpsc::error::TrySendError::Full(back) | mpsc::error::TrySendError::Closed(back),
+                ) => frame = back,
+            }
+        }
+        if let Some(link) = self.links.get(self.next_link) {
+            // Every link is busy: wait for one (backpressure), bounded.
+            let sent =
+                tokio::time::timeout(inner.limits.send_timeout, link.outgoing.send(frame)).await;
+            return matches!(sent, Ok(Ok(())));
+        }
+        if let Some(via) = self.via {
+            let relay = lock(inner.peers()).get(&via).cloned();
+            if let Some(relay) = relay {
+                return relay.send(PeerCommand::Forward { frame }).await.is_ok();
+            }
+        }
+        false
+    }
+
+    fn on_link_down(&mut self, inner: &Arc<Inner>, link: LinkId) {
+        let Some(position) = self.links.iter().position(|l| l.id == link) else {
+            return;
+        };
+        let lost = self.links.remove(position);
+        tracing::debug!(peer = %self.peer, remote = %lost.remote, "link lost");
+        if self.links.is_empty()
+            && let Some(address) = lost.dialed
+        {
+            let first = inner.limits.redial_first;
+            self.redial = Some((address, Instant::now() + first, first));
+        }
+    }
+
+    async fn on_frame(
+        &mut self,
+        inner: &Arc<Inner>,
+        link: LinkId,
+        header: RoutingHeader,
+        frame: Vec<u8>,
+    ) {
+        let body = &frame[ROUTING_HEADER_LEN..];
+        match header.kind {
+            FrameKind::Handshake => self.on_handshake(inner, link, body).await,
+            FrameKind::Data => {
+                if self.session.is_none() {
+                    if self.handshake.is_some() && self.early.len() < EARLY_FRAMES {
+                        self.early.push_back(frame);
+                    }
+                    return;
+                }
+                self.open(inner, &header, frame).await;
+            }
+            FrameKind::Abort => {
+                if self.initiated_handshake() {
+                    let reason = &body[..body.len().min(MAX_ABORT_REASON)];
+                    let reason = String::from_utf8_lossy(reason).into_owned();
+                    tracing::info!(peer = %self.peer, %reason, "handshake refused by the peer");
+                    self.drop_handshake(inner);
+                    self.fail_queue(SendError::Refused {
+                        peer: self.peer,
+                        reason,
+                    });
+                }
+            }
+            FrameKind::Hello => {}
+        }
+    }
+
+    async fn open(&mut self, inner: &Arc<Inner>, header: &RoutingHeader, mut frame: Vec<u8>) {
+        let Some(session) = self.session.as_mut() else {
+            return;
+        };
+        let routing = header.encode();
+        let roles = Arc::clone(&session.roles);
+        match session
+            .session
+            .open(&routing, &mut frame[ROUTING_HEADER_LEN..], Instant::now())
+        {
+            Ok(Received::Application(plaintext)) => {
+                let delivery = Delivery {
+                    from: self.peer,
+                    roles,
+                    payload: plaintext.to_vec(),
+                };
+                if inner.deliveries.send(delivery).await.is_err() {
+                    tracing::debug!("deliveries closed");
+                }
+            }
+            Ok(Received::Control) => self.poll_session(inner).await,
+            Err(error) => tracing::debug!(peer = %self.peer, %error, "data message dropped"),
+        }
+    }
+
+    async fn on_handshake(&mut self, inner: &Arc<Inner>, link: LinkId, body: &[u8]) {
+        let remote = self
+            .links
+            .iter()
+            .find(|l| l.id == link)
+            .map(|l| l.remote.clone())
+            .unwrap_or_default();
+        let host = host_of(&remote).to_owned();
+        if PacketType::of(body) == Some(PacketType::Offer) {
+            // Both sides started at once: the smaller platform id's handshake wins.
+            if self.initiated_handshake() && self.own < self.peer {
+                return;
+            }
+            if let Verdict::Refuse { for_another } =
+                lock(&inner.throttle).check(&host, Instant::now())
+            {
+                tracing::info!(%host, wait_ms = for_another.as_millis() as u64, "handshake refused: password guessing limit");
+                return;
+            }
+            if !inner.handshakes.acquire(
+                &host,
+                inner.limits.handshakes_per_host,
+                inner.limits.handshakes_total,
+            ) {
+                tracing::info!(%host, "handshake refused: too many in progress");
+                return;
+            }
+            self.drop_handshake(inner);
+            let machine = Handshake::respond(Arc::clone(&inner.security));
+            let deadline = Instant::now() + inner.limits.handshake_timeout;
+            self.handshake = Some(HandshakeRun {
+                machine,
+                deadline,
+                slot_host: Some(host.clone()),
+            });
+        }
+        let Some(run) = self.handshake.as_mut() else {
+            return;
+        };
+        let result = run.machine.receive(body, Now::system());
+        let events = run.machine.take_events();
+        for event in &events {
+            if let SecurityEvent::PasswordRoleFailed { role } = event {
+                lock(&inner.throttle).record_failure(&host, role.as_str(), Instant::now());
+            }
+        }
+        match result {
+            Ok(progress) => {
+                if let Some(reply) = progress.reply {
+                    self.send_frame(inner, FrameKind::Handshake, &reply, Some(link))
+                        .await;
+                }
+                if let Some(established) = progress.established {
+                    self.drop_handshake(inner);
+                    if established.peer != self.peer {
+                        tracing::warn!(claimed = %self.peer, proved = %established.peer, "peer id mismatch; session refused");
+                        return;
+                    }
+                    if events.is_empty() && !established.peer_roles.is_empty() {
+                        lock(&inner.throttle).record_success(&host);
+                    }
+                    tracing::info!(peer = %self.peer, suite = %established.suite, roles = ?established.peer_roles, "session established");
+                    self.session = Some(Session {
+                        session: established.session,
+                        roles: Arc::new(established.peer_roles),
+                    });
+                    for frame in std::mem::take(&mut self.early) {
+                        if let Ok((header, _)) = RoutingHeader::decode(&frame) {
+                            self.open(inner, &header, frame).await;
+                        }
+                    }
+                    self.flush_queue(inner).await;
+                }
+            }
+            Err(error) => {
+                tracing::info!(peer = %self.peer, %remote, %error, "handshake failed");
+                let initiated = self.initiated_handshake();
+                self.drop_handshake(inner);
+                if initiated {
+                    self.fail_queue(SendError::Handshake {
+                        peer: self.peer,
+                        error,
+                    });
+                } else {
+                    // Tell the initiator now rather than let it wait for its timeout.
+                    let reason = error.to_string();
+                    self.send_frame(inner, FrameKind::Abort, reason.as_bytes(), Some(link))
+                        .await;
+                }
+            }
+        }
+    }
+
+    /// Whether the handshake in progress is one this side started.
+    fn initiated_handshake(&self) -> bool {
+        self.handshake
+            .as_ref()
+            .is_some_and(|h| h.slot_host.is_none())
+    }
+
+    fn drop_handshake(&mut self, inner: &Arc<Inner>) {
+        if let Some(HandshakeRun {
+            slot_host: Some(host),
+            ..
+        }) = self.handshake.take()
+        {
+            inner.handshakes.release(&host);
+        }
+    }
+
+    async fn on_timer(&mut self, inner: &Arc<Inner>) {
+        let now = Instant::now();
+        if self.handshake.as_ref().is_some_and(|h| now >= h.deadline) {
+            let initiated = self.initiated_handshake();
+            self.drop_handshake(inner);
+            if initiated {
+                self.fail_queue(SendError::Handshake {
+                    peer: self.peer,
+                    error: HandshakeError::Closed,
+                });
+            }
+        }
+        while self.queue.front().is_some_and(|q| now >= q.deadline) {
+            if let Some(queued) = self.queue.pop_front() {
+                let _ = queued.reply.send(Err(SendError::Unreachable(self.peer)));
+            }
+        }
+        if let Some((address, at, backoff)) = self.redial.clone()
+            && now >= at
+        {
+            let next = (backoff * 2).min(inner.limits.redial_max);
+            self.redial = Some((address.clone(), now + next, next));
+            let inner = Arc::clone(inner);
+            tokio::spawn(async move {
+                if let Err(error) = redial(&inner, &address).await {
+                    tracing::debug!(%address, %error, "redial failed");
+                }
+            });
+        }
+        self.poll_session(inner).await;
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}

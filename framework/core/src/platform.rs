@@ -1,0 +1,442 @@
+//! A platform: one process's identity, roles and transports, and the message
+//! layer that keeps one secure session per peer platform over any number of
+//! links.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use jadeite_security::{
+    ChannelConfig, CipherSuite, Credentials, HandshakeConfig, PlatformId, RoleName,
+    UnauthenticatedPolicy,
+};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::error::{PlatformError, SendError};
+use crate::frame::{FrameKind, RoutingHeader};
+use crate::peer::{self, LinkId, PeerCommand, PeerHandle};
+use crate::throttle::{GuessLimits, GuessThrottle};
+use crate::transport::{Connection, Scheme, Transport, TransportAddress};
+
+/// Bounds of the message layer. The defaults suit a service platform.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Messages waiting for a session to one peer; senders beyond wait (backpressure)
+    /// until `send_timeout`, then fail.
+    pub queue_per_peer: usize,
+    /// How long `send` waits for a session before failing with `Unreachable`.
+    pub send_timeout: Duration,
+    /// A handshake not finished by then is abandoned.
+    pub handshake_timeout: Duration,
+    /// Time a new link has to introduce itself.
+    pub hello_timeout: Duration,
+    /// Handshakes being answered at once, per remote host and in total.
+    pub handshakes_per_host: usize,
+    pub handshakes_total: usize,
+    /// First wait before redialing a lost link; doubles up to `redial_max`.
+    pub redial_first: Duration,
+    pub redial_max: Duration,
+    /// Largest application payload one message may carry.
+    pub max_payload: usize,
+    pub guessing: GuessLimits,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            queue_per_peer: 1024,
+            send_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
+            hello_timeout: Duration::from_secs(5),
+            handshakes_per_host: 8,
+            handshakes_total: 128,
+            redial_first: Duration::from_millis(100),
+            redial_max: Duration::from_secs(10),
+            max_payload: 1024 * 1024 - 1024,
+            guessing: GuessLimits::default(),
+        }
+    }
+}
+
+/// A message received from a peer platform, with the roles that peer proved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub from: PlatformId,
+    /// Verified roles of the sending platform; empty for an unauthenticated peer.
+    pub roles: Arc<BTreeSet<RoleName>>,
+    pub payload: Vec<u8>,
+}
+
+/// Builds a [`Platform`].
+pub struct PlatformBuilder {
+    name: String,
+    credentials: Credentials,
+    suites: Vec<CipherSuite>,
+    unauthenticated: UnauthenticatedPolicy,
+    channel: ChannelConfig,
+    transports: Vec<Arc<dyn Transport>>,
+    listen: Vec<TransportAddress>,
+    limits: Limits,
+}
+
+impl std::fmt::Debug for PlatformBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlatformBuilder")
+            .field("name", &self.name)
+            .field("listen", &self.listen)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PlatformBuilder {
+    pub fn credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = credentials;
+        self
+    }
+
+    pub fn suites(mut self, suites: Vec<CipherSuite>) -> Self {
+        self.suites = suites;
+        self
+    }
+
+    pub fn unauthenticated(mut self, policy: UnauthenticatedPolicy) -> Self {
+        self.unauthenticated = policy;
+        self
+    }
+
+    pub fn channel(mut self, channel: ChannelConfig) -> Self {
+        self.channel = channel;
+        self
+    }
+
+    pub fn transport(mut self, transport: Arc<dyn Transport>) -> Self {
+        self.transports.push(transport);
+        self
+    }
+
+    pub fn listen(mut self, address: TransportAddress) -> Self {
+        self.listen.push(address);
+        self
+    }
+
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Validates the configuration, binds every listen address and starts serving.
+    pub async fn start(self) -> Result<Platform, PlatformError> {
+        let id = PlatformId::random().map_err(|_| PlatformError::Randomness)?;
+        let mut security = HandshakeConfig::new(id, self.credentials);
+        security.suites = self.suites;
+        security.unauthenticated = self.unauthenticated;
+        security.channel = self.channel;
+        security.validate()?;
+        let transports: HashMap<Scheme, Arc<dyn Transport>> = self
+            .transports
+            .into_iter()
+            .map(|t| (t.scheme(), t))
+            .collect();
+        let (deliveries_tx, deliveries_rx) = mpsc::channel(self.limits.queue_per_peer.max(64));
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let inner = Arc::new(Inner {
+            name: self.name,
+            id,
+            security: Arc::new(security),
+            transports,
+            peers: Mutex::new(HashMap::new()),
+            deliveries: deliveries_tx,
+            throttle: Mutex::new(GuessThrottle::new(self.limits.guessing.clone())),
+            handshakes: HandshakeSlots::default(),
+            limits: self.limits,
+            next_link: AtomicU64::new(1),
+            shutdown: shutdown_rx,
+        });
+        let platform = Platform {
+            inner,
+            deliveries: Arc::new(tokio::sync::Mutex::new(deliveries_rx)),
+            shutdown: Arc::new(shutdown_tx),
+            listening: Arc::new(Mutex::new(Vec::new())),
+        };
+        for address in &self.listen {
+            platform.listen(address).await?;
+        }
+        Ok(platform)
+    }
+}
+
+/// A running platform. Cheap to clone; all clones are the same platform.
+#[derive(Clone)]
+pub struct Platform {
+    inner: Arc<Inner>,
+    deliveries: Arc<tokio::sync::Mutex<mpsc::Receiver<Delivery>>>,
+    shutdown: Arc<watch::Sender<bool>>,
+    listening: Arc<Mutex<Vec<TransportAddress>>>,
+}
+
+impl std::fmt::Debug for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Platform")
+            .field("name", &self.inner.name)
+            .field("id", &self.inner.id)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) name: String,
+    pub(crate) id: PlatformId,
+    pub(crate) security: Arc<HandshakeConfig>,
+    transports: HashMap<Scheme, Arc<dyn Transport>>,
+    peers: Mutex<HashMap<PlatformId, PeerHandle>>,
+    pub(crate) deliveries: mpsc::Sender<Delivery>,
+    pub(crate) throttle: Mutex<GuessThrottle>,
+    pub(crate) handshakes: HandshakeSlots,
+    pub(crate) limits: Limits,
+    next_link: AtomicU64,
+    pub(crate) shutdown: watch::Receiver<bool>,
+}
+
+/// Counts handshakes being answered, per remote host and in total.
+#[derive(Debug, Default)]
+pub(crate) struct HandshakeSlots {
+    total: AtomicUsize,
+    per_host: Mutex<HashMap<String, usize>>,
+}
+
+impl HandshakeSlots {
+    /// Takes a slot for `host`, or returns `false` if a bound is reached.
+    pub(crate) fn acquire(&self, host: &str, per_host: usize, total: usize) -> bool {
+        let mut hosts = lock(&self.per_host);
+        let count = hosts.entry(host.to_owned()).or_insert(0);
+        if *count >= per_host || self.total.load(Ordering::Relaxed) >= total {
+            if *count == 0 {
+                hosts.remove(host);
+            }
+            return false;
+        }
+        *count += 1;
+        self.total.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    pub(crate) fn release(&self, host: &str) {
+        let mut hosts = lock(&self.per_host);
+        if let Some(count) = hosts.get_mut(host) {
+            *count -= 1;
+            if *count == 0 {
+                hosts.remove(host);
+            }
+            self.total.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The host part of a transport's remote address: guessing limits apply per host.
+pub(crate) fn host_of(remote: &str) -> &str {
+    remote.rsplit_once(':').map_or(remote, |(host, _)| host)
+}
+
+impl Platform {
+    pub fn builder(name: impl Into<String>) -> PlatformBuilder {
+        PlatformBuilder {
+            name: name.into(),
+            credentials: Credentials::new(),
+            suites: CipherSuite::ALL.to_vec(),
+            unauthenticated: UnauthenticatedPolicy::Refuse,
+            channel: ChannelConfig::default(),
+            transports: Vec::new(),
+            listen: Vec::new(),
+            limits: Limits::default(),
+        }
+    }
+
+    pub fn id(&self) -> PlatformId {
+        self.inner.id
+    }
+
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The addresses this platform listens on (with real ports).
+    pub fn listen_addresses(&self) -> Vec<TransportAddress> {
+        lock(&self.listening).clone()
+    }
+
+    fn transport(&self, scheme: Scheme) -> Result<Arc<dyn Transport>, PlatformError> {
+        self.inner
+            .transports
+            .get(&scheme)
+            .cloned()
+            .ok_or(PlatformError::NoTransport(scheme.as_str()))
+    }
+
+    /// Starts listening on one more address.
+    pub async fn listen(
+        &self,
+        address: &TransportAddress,
+    ) -> Result<TransportAddress, PlatformError> {
+        let mut listener = self.transport(address.scheme())?.listen(address).await?;
+        let bound = listener.local_address().clone();
+        lock(&self.listening).push(bound.clone());
+        let inner = Arc::clone(&self.inner);
+        let mut shutdown = self.inner.shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok(connection) => {
+                            let inner = Arc::clone(&inner);
+                            tokio::spawn(async move {
+                                let remote = connection.remote.clone();
+                                if let Err(error) = open_link(&inner, connection, None).await {
+                                    tracing::debug!(%remote, %error, "inbound link refused");
+                                }
+                            });
+                        }
+                        Err(error) => tracing::debug!(%error, "accept failed"),
+                    },
+                    _ = shutdown.changed() => break,
+                }
+            }
+        });
+        tracing::info!(platform = %self.inner.name, %bound, "listening");
+        Ok(bound)
+    }
+
+    /// Opens a link to `address` and returns the id of the platform there.
+    /// The secure session is made on the first message.
+    pub async fn connect(&self, address: &TransportAddress) -> Result<PlatformId, PlatformError> {
+        let connection = self.transport(address.scheme())?.connect(address).await?;
+        open_link(&self.inner, connection, Some(address.clone())).await
+    }
+
+    /// Sends `payload` to platform `to`, making the session first if needed.
+    /// Returns once the sealed message is handed to a link: delivery is
+    /// at most once, never twice.
+    pub async fn send(&self, to: PlatformId, payload: Vec<u8>) -> Result<(), SendError> {
+        if payload.len() > self.inner.limits.max_payload {
+            return Err(SendError::TooLarge {
+                len: payload.len(),
+                max: self.inner.limits.max_payload,
+            });
+        }
+        let peer = peer_handle(&self.inner, to);
+        let (reply, outcome) = oneshot::channel();
+        let deadline = Instant::now() + self.inner.limits.send_timeout;
+        let command = PeerCommand::Send {
+            payload,
+            reply,
+            deadline,
+        };
+        tokio::time::timeout(self.inner.limits.send_timeout, peer.send(command))
+            .await
+            .map_err(|_| SendError::QueueFull(to))?
+            .map_err(|_| SendError::Shutdown)?;
+        outcome.await.unwrap_or(Err(SendError::Shutdown))
+    }
+
+    /// The next message from any peer; `None` after shutdown.
+    pub async fn receive(&self) -> Option<Delivery> {
+        self.deliveries.lock().await.recv().await
+    }
+
+    /// The verified roles of `peer`, if a session with it exists.
+    pub async fn peer_roles(&self, peer: PlatformId) -> Option<Arc<BTreeSet<RoleName>>> {
+        let handle = lock(&self.inner.peers).get(&peer).cloned()?;
+        let (reply, roles) = oneshot::channel();
+        handle.send(PeerCommand::Roles { reply }).await.ok()?;
+        roles.await.ok().flatten()
+    }
+
+    /// Stops listening and ends every link and session.
+    /// Reaches `peer` through platform `via` (a relay) when there is no direct link.
+    pub async fn route_via(&self, peer: PlatformId, via: PlatformId) {
+        let _ = peer_handle(&self.inner, peer)
+            .send(PeerCommand::Route { via })
+            .await;
+    }
+
+    pub fn shutdown(&self) {
+        let _ = self.shutdown.send(true);
+        lock(&self.inner.peers).clear();
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        tracing::debug!(platform = %self.name, "platform dropped");
+    }
+}
+
+/// The handle of the actor for `peer`, started on first use.
+impl Inner {
+    pub(crate) fn peers(&self) -> &Mutex<HashMap<PlatformId, PeerHandle>> {
+        &self.peers
+    }
+}
+
+pub(crate) fn peer_handle(inner: &Arc<Inner>, peer: PlatformId) -> PeerHandle {
+    let mut peers = lock(&inner.peers);
+    if let Some(handle) = peers.get(&peer).filter(|h| !h.is_closed()) {
+        return handle.clone();
+    }
+    let handle = peer::spawn(Arc::downgrade(inner), peer);
+    peers.insert(peer, handle.clone());
+    handle
+}
+
+/// Hello exchange on a fresh connection, then hands it to the peer's actor.
+async fn open_link(
+    inner: &Arc<Inner>,
+    mut connection: Connection,
+    dialed: Option<TransportAddress>,
+) -> Result<PlatformId, PlatformError> {
+    let hello = RoutingHeader {
+        kind: FrameKind::Hello,
+        source: inner.id,
+        destination: PlatformId([0; 16]),
+    };
+    connection
+        .sink
+        .send(hello.frame(inner.name.as_bytes()))
+        .await?;
+    let frame = tokio::time::timeout(inner.limits.hello_timeout, connection.source.recv())
+        .await
+        .map_err(|_| PlatformError::HelloTimeout)??
+        .ok_or(PlatformError::BadHello)?;
+    let (header, _) = RoutingHeader::decode(&frame).map_err(|_| PlatformError::BadHello)?;
+    if header.kind != FrameKind::Hello {
+        return Err(PlatformError::BadHello);
+    }
+    if header.source == inner.id {
+        return Err(PlatformError::SelfConnection);
+    }
+    let peer = header.source;
+    let link = LinkId(inner.next_link.fetch_add(1, Ordering::Relaxed));
+    peer::attach_link(Arc::clone(inner), peer, link, connection, dialed);
+    Ok(peer)
+}
+
+/// Dials `address` again for the actor of `peer` after a lost link.
+pub(crate) async fn redial(
+    inner: &Arc<Inner>,
+    address: &TransportAddress,
+) -> Result<PlatformId, PlatformError> {
+    let transport = inner
+        .transports
+        .get(&address.scheme())
+        .cloned()
+        .ok_or(PlatformError::NoTransport(address.scheme().as_str()))?;
+    let connection = transport.connect(address).await?;
+    open_link(inner, connection, Some(address.clone())).await
+}

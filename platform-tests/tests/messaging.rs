@@ -1,0 +1,84 @@
+//! Two and three platforms exchanging messages over the in-process transport.
+
+use std::collections::BTreeSet;
+
+use jadeite::transport::mem::MemNetwork;
+use platform_tests::*;
+
+#[tokio::test]
+async fn message_arrives_with_the_senders_roles() {
+    let network = MemNetwork::new();
+    let a = mem_platform(&network, "a", shared_key("inventory", 1)).await;
+    let b = mem_platform(&network, "b", shared_key("inventory", 1)).await;
+    let b_id = a.connect(&address("mem://b")).await.expect("connect");
+    assert_eq!(b_id, b.id());
+    a.send(b_id, b"hello".to_vec()).await.expect("send");
+    let delivery = next_delivery(&b).await;
+    assert_eq!(delivery.from, a.id());
+    assert_eq!(delivery.payload, b"hello");
+    assert_eq!(*delivery.roles, BTreeSet::from([role("inventory")]));
+    // And back, over the same session.
+    b.send(a.id(), b"hi".to_vec()).await.expect("send back");
+    assert_eq!(next_delivery(&a).await.payload, b"hi");
+}
+
+#[tokio::test]
+async fn many_messages_each_arrive_once() {
+    let network = MemNetwork::new();
+    let a = mem_platform(&network, "a", shared_key("k", 2)).await;
+    let b = mem_platform(&network, "b", shared_key("k", 2)).await;
+    let b_id = a.connect(&address("mem://b")).await.expect("connect");
+    // A second link between the same two platforms: messages spread over both.
+    a.connect(&address("mem://b")).await.expect("second link");
+    for n in 0u32..500 {
+        a.send(b_id, n.to_be_bytes().to_vec()).await.expect("send");
+    }
+    let mut seen = BTreeSet::new();
+    for _ in 0..500 {
+        let delivery = next_delivery(&b).await;
+        let n = u32::from_be_bytes(delivery.payload.try_into().expect("4 bytes"));
+        assert!(seen.insert(n), "message {n} delivered twice");
+    }
+    assert_eq!(seen.len(), 500);
+}
+
+#[tokio::test]
+async fn wrong_shared_key_is_refused() {
+    let network = MemNetwork::new();
+    let a = mem_platform(&network, "a", shared_key("k", 1)).await;
+    let _b = mem_platform(&network, "b", shared_key("k", 2)).await;
+    let b_id = a.connect(&address("mem://b")).await.expect("connect");
+    let error = a
+        .send(b_id, b"x".to_vec())
+        .await
+        .expect_err("no verified role");
+    assert!(
+        matches!(error, jadeite::SendError::Refused { .. }),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn relay_forwards_without_a_direct_link() {
+    let network = MemNetwork::new();
+    let a = mem_platform(&network, "a", shared_key("k", 3)).await;
+    let b = mem_platform(&network, "b", shared_key("k", 3)).await;
+    let c = mem_platform(&network, "c", shared_key("k", 3)).await;
+    let b_id = a.connect(&address("mem://b")).await.expect("a-b");
+    c.connect(&address("mem://b")).await.expect("c-b");
+    a.route_via(c.id(), b_id).await;
+    a.send(c.id(), b"through b".to_vec())
+        .await
+        .expect("send via relay");
+    let delivery = next_delivery(&c).await;
+    assert_eq!(
+        (delivery.from, delivery.payload.as_slice()),
+        (a.id(), &b"through b"[..])
+    );
+    // B holds no session with either end of this conversation's keys.
+    assert_eq!(b.peer_roles(c.id()).await, None);
+    c.send(a.id(), b"and back".to_vec())
+        .await
+        .expect("reply via relay");
+    assert_eq!(next_delivery(&a).await.payload, b"and back");
+}
