@@ -3,13 +3,17 @@
 
 #![forbid(unsafe_code)]
 
+pub mod faults;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use jadeite::security::{Credentials, Password, RoleName, SharedKey};
-use jadeite::transport::TransportAddress;
 use jadeite::transport::mem::{MemNetwork, MemTransport};
+use jadeite::transport::{Transport, TransportAddress};
 use jadeite::{Delivery, Platform, PlatformBuilder};
+use jadeite_tcp::TcpTransport;
+use jadeite_websocket::WebSocketTransport;
 
 pub fn role(name: &str) -> RoleName {
     RoleName::new(name).expect("valid role name")
@@ -49,3 +53,41 @@ pub async fn next_delivery(platform: &Platform) -> Delivery {
         .expect("a delivery within 10 s")
         .expect("platform running")
 }
+
+/// The real network transports: TCP and WebSocket.
+pub fn network_transports() -> Vec<Arc<dyn Transport>> {
+    vec![
+        Arc::new(TcpTransport::new()),
+        Arc::new(WebSocketTransport::new()),
+    ]
+}
+
+/// A platform with `transports`, listening on each of `listen` (port 0 gets a real port).
+pub async fn platform_on(
+    name: &str,
+    credentials: Credentials,
+    transports: Vec<Arc<dyn Transport>>,
+    listen: &[&str],
+) -> Platform {
+    let mut builder = Platform::builder(name).credentials(credentials);
+    for transport in transports {
+        builder = builder.transport(transport);
+    }
+    for address_text in listen {
+        builder = builder.listen(address(address_text));
+    }
+    builder.start().await.expect("platform starts")
+}
+
+/// The address `platform` listens on for `scheme` ("tcp" or "ws").
+pub fn listening(platform: &Platform, scheme: &str) -> TransportAddress {
+    platform
+        .listen_addresses()
+        .into_iter()
+        .find(|a| a.scheme().as_str() == scheme)
+        .expect("listening on that scheme")
+}
+
+/// Every test's platforms listen on loopback only.
+pub const TCP_ANY: &str = "tcp://127.0.0.1:0";
+pub const WS_ANY: &str = "ws://127.0.0.1:0/jadeite";

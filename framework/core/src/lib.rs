@@ -16,6 +16,7 @@ pub mod transport;
 
 pub use error::{PlatformError, SendError};
 pub use frame::FrameError;
+pub use peer::SessionInfo;
 pub use platform::{Delivery, Limits, Platform, PlatformBuilder};
 pub use throttle::GuessLimits;
 

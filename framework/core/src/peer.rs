@@ -21,6 +21,18 @@ use crate::transport::{Connection, TransportAddress};
 
 pub(crate) type PeerHandle = mpsc::Sender<PeerCommand>;
 
+/// What a platform knows of its session with one peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// The peer's verified roles; empty for an unauthenticated peer.
+    pub roles: Arc<BTreeSet<RoleName>>,
+    pub suite: jadeite_security::CipherSuite,
+    /// Epoch this side seals under; grows with every completed rekey.
+    pub send_epoch: u32,
+    /// Direct links to the peer now open.
+    pub links: usize,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct LinkId(pub(crate) u64);
 
@@ -53,8 +65,8 @@ pub(crate) enum PeerCommand {
     Route {
         via: PlatformId,
     },
-    Roles {
-        reply: oneshot::Sender<Option<Arc<BTreeSet<RoleName>>>>,
+    Session {
+        reply: oneshot::Sender<Option<SessionInfo>>,
     },
 }
 
@@ -315,8 +327,13 @@ impl PeerActor {
                 self.via = Some(via);
                 self.start_handshake_if_needed(inner).await;
             }
-            PeerCommand::Roles { reply } => {
-                let _ = reply.send(self.session.as_ref().map(|s| Arc::clone(&s.roles)));
+            PeerCommand::Session { reply } => {
+                let _ = reply.send(self.session.as_ref().map(|s| SessionInfo {
+                    roles: Arc::clone(&s.roles),
+                    suite: s.session.suite(),
+                    send_epoch: s.session.send_epoch(),
+                    links: self.links.len(),
+                }));
             }
         }
     }

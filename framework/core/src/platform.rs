@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::error::{PlatformError, SendError};
 use crate::frame::{FrameKind, RoutingHeader};
-use crate::peer::{self, LinkId, PeerCommand, PeerHandle};
+use crate::peer::{self, LinkId, PeerCommand, PeerHandle, SessionInfo};
 use crate::throttle::{GuessLimits, GuessThrottle};
 use crate::transport::{Connection, Scheme, Transport, TransportAddress};
 
@@ -352,10 +352,15 @@ impl Platform {
 
     /// The verified roles of `peer`, if a session with it exists.
     pub async fn peer_roles(&self, peer: PlatformId) -> Option<Arc<BTreeSet<RoleName>>> {
+        self.session_info(peer).await.map(|info| info.roles)
+    }
+
+    /// The session with `peer`, if one exists.
+    pub async fn session_info(&self, peer: PlatformId) -> Option<SessionInfo> {
         let handle = lock(&self.inner.peers).get(&peer).cloned()?;
-        let (reply, roles) = oneshot::channel();
-        handle.send(PeerCommand::Roles { reply }).await.ok()?;
-        roles.await.ok().flatten()
+        let (reply, info) = oneshot::channel();
+        handle.send(PeerCommand::Session { reply }).await.ok()?;
+        info.await.ok().flatten()
     }
 
     /// Stops listening and ends every link and session.
