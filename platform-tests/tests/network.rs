@@ -322,3 +322,27 @@ async fn simultaneous_connects_end_in_one_session() {
     assert_eq!(next_delivery(&b).await.payload, b"from a");
     assert_eq!(next_delivery(&a).await.payload, b"from b");
 }
+
+#[tokio::test]
+async fn a_message_to_an_unreachable_platform_fails_after_the_timeout() {
+    let network = MemNetwork::new();
+    let quick = Limits {
+        send_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    };
+    let a = mem_builder(&network, "a", shared_key("k", 12))
+        .limits(quick)
+        .start()
+        .await
+        .expect("a");
+    let b = mem_platform(&network, "b", shared_key("k", 12)).await;
+    let b_id = a.connect(&address("mem://b")).await.expect("link");
+    b.shutdown();
+    drop(b);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let error = a
+        .send(b_id, b"anyone?".to_vec())
+        .await
+        .expect_err("b is gone");
+    assert_eq!(error, jadeite::SendError::Unreachable(b_id));
+}
