@@ -8,6 +8,8 @@ use crate::transport::TransportError;
 pub enum PlatformError {
     #[error("invalid security configuration: {0}")]
     Config(#[from] ConfigError),
+    #[error("invalid limits: {0}")]
+    Limits(&'static str),
     #[error("no transport for scheme {0:?} is configured")]
     NoTransport(&'static str),
     #[error(transparent)]

@@ -1,12 +1,15 @@
 //! Jadeite platforms: the secure message layer over pluggable transports.
 //!
-//! Work in progress (issue "Platforms, the secure message layer, and the TCP
-//! and WebSocket transports"): today this crate holds the [`transport`] seam
-//! that the TCP and WebSocket crates implement, and the in-process `mem://`
-//! transport used by tests.
+//! A [`Platform`] holds a name, a random [`PlatformId`], the roles it can
+//! prove and verify, and its transports. Platforms exchange messages that are
+//! always encrypted and tagged with the sender's verified roles
+//! ([`Delivery`]); one secure session per pair of platforms runs over every
+//! link between them. The [`transport`] module is the seam the TCP and
+//! WebSocket crates implement; `mem://` is the in-process transport for tests.
 
 #![forbid(unsafe_code)]
 
+mod config;
 mod error;
 mod frame;
 mod peer;
@@ -14,6 +17,7 @@ mod platform;
 mod throttle;
 pub mod transport;
 
+pub use config::{ConfigFileError, MAX_CONFIG_LEN};
 pub use error::{PlatformError, SendError};
 pub use frame::FrameError;
 pub use peer::SessionInfo;
@@ -21,3 +25,4 @@ pub use platform::{Delivery, Limits, Platform, PlatformBuilder};
 pub use throttle::GuessLimits;
 
 pub use jadeite_security as security;
+pub use jadeite_security::PlatformId;

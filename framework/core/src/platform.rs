@@ -77,6 +77,7 @@ pub struct PlatformBuilder {
     channel: ChannelConfig,
     transports: Vec<Arc<dyn Transport>>,
     listen: Vec<TransportAddress>,
+    connect: Vec<TransportAddress>,
     limits: Limits,
 }
 
@@ -85,6 +86,7 @@ impl std::fmt::Debug for PlatformBuilder {
         f.debug_struct("PlatformBuilder")
             .field("name", &self.name)
             .field("listen", &self.listen)
+            .field("connect", &self.connect)
             .finish_non_exhaustive()
     }
 }
@@ -120,6 +122,13 @@ impl PlatformBuilder {
         self
     }
 
+    /// A peer to dial once started, retrying with backoff until it answers;
+    /// like every dialed link, it is redialed whenever it is lost.
+    pub fn connect(mut self, address: TransportAddress) -> Self {
+        self.connect.push(address);
+        self
+    }
+
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
@@ -133,6 +142,9 @@ impl PlatformBuilder {
         security.unauthenticated = self.unauthenticated;
         security.channel = self.channel;
         security.validate()?;
+        if self.limits.redial_first.is_zero() || self.limits.redial_first > self.limits.redial_max {
+            return Err(PlatformError::Limits("redial_first must be positive and at most redial_max"));
+        }
         let transports: HashMap<Scheme, Arc<dyn Transport>> = self
             .transports
             .into_iter()
@@ -159,8 +171,14 @@ impl PlatformBuilder {
             shutdown: Arc::new(shutdown_tx),
             listening: Arc::new(Mutex::new(Vec::new())),
         };
+        for address in &self.connect {
+            platform.transport(address.scheme())?;
+        }
         for address in &self.listen {
             platform.listen(address).await?;
+        }
+        for address in self.connect {
+            tokio::spawn(dial_until_answered(Arc::downgrade(&platform.inner), address));
         }
         Ok(platform)
     }
@@ -255,6 +273,7 @@ impl Platform {
             channel: ChannelConfig::default(),
             transports: Vec::new(),
             listen: Vec::new(),
+            connect: Vec::new(),
             limits: Limits::default(),
         }
     }
@@ -363,7 +382,6 @@ impl Platform {
         info.await.ok().flatten()
     }
 
-    /// Stops listening and ends every link and session.
     /// Reaches `peer` through platform `via` (a relay) when there is no direct link.
     pub async fn route_via(&self, peer: PlatformId, via: PlatformId) {
         let _ = peer_handle(&self.inner, peer)
@@ -371,6 +389,7 @@ impl Platform {
             .await;
     }
 
+    /// Stops listening and ends every link and session.
     pub fn shutdown(&self) {
         let _ = self.shutdown.send(true);
         lock(&self.inner.peers).clear();
@@ -430,6 +449,38 @@ async fn open_link(
     let link = LinkId(inner.next_link.fetch_add(1, Ordering::Relaxed));
     peer::attach_link(Arc::clone(inner), peer, link, connection, dialed);
     Ok(peer)
+}
+
+/// Dials a configured peer until it answers once; from then on the link's
+/// own redial keeps it up.
+async fn dial_until_answered(inner: std::sync::Weak<Inner>, address: TransportAddress) {
+    let mut wait = match inner.upgrade() {
+        Some(inner) => inner.limits.redial_first,
+        None => return,
+    };
+    loop {
+        let Some(strong) = inner.upgrade() else { return };
+        if *strong.shutdown.borrow() {
+            return;
+        }
+        match redial(&strong, &address).await {
+            Ok(peer) => {
+                tracing::info!(platform = %strong.name, %address, %peer, "connected");
+                return;
+            }
+            Err(error) => {
+                tracing::debug!(platform = %strong.name, %address, %error, "dial failed; retrying");
+            }
+        }
+        let mut shutdown = strong.shutdown.clone();
+        let max = strong.limits.redial_max;
+        drop(strong);
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => return,
+        }
+        wait = (wait * 2).min(max);
+    }
 }
 
 /// Dials `address` again for the actor of `peer` after a lost link.

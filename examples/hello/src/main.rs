@@ -1,0 +1,673 @@
+//! `hello`: two Jadeite platforms in two processes exchanging acknowledged
+//! messages over TCP or WebSocket.
+//!
+//! ```text
+//! hello serve --listen tcp://127.0.0.1:7000 --key orders=<64 hex digits>
+//! hello send --connect tcp://127.0.0.1:7000 --count 10 --key orders=<same hex>
+//! ```
+//!
+//! `serve` prints `listening <url>` for each address it listens on (with the
+//! real port when port 0 was asked for), then `ready`, then for each message
+//! `recv <n> from <platform id> roles=<role,...>` and answers it with an ack
+//! carrying `n`. `send` sends messages 1..=N (each `n` as 8 bytes big-endian),
+//! keeps at most W unacknowledged, and prints `sent <S> acked <M>`.
+//!
+//! Everything for people and scripts goes to stdout; errors and warnings go
+//! to stderr. Secrets given on the command line are visible to other local
+//! users (`ps`): fine for an example, not for production.
+
+#![forbid(unsafe_code)]
+
+use std::collections::{BTreeSet, HashSet};
+use std::ffi::OsString;
+use std::fmt;
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jadeite::security::{Credentials, Password, RoleName, SharedKey, UnauthenticatedPolicy};
+use jadeite::transport::{Scheme, TransportAddress};
+use jadeite::{Delivery, Platform, PlatformBuilder, PlatformId};
+use jadeite_tcp::TcpTransport;
+use jadeite_websocket::WebSocketTransport;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+const USAGE: &str = "\
+Usage:
+  hello serve --listen URL [--listen URL]... [ROLES] [--accept-unauthenticated]
+  hello send --connect URL --count N [--window W] [--timeout-secs S]
+             [ROLES] [--accept-unauthenticated]
+  hello --help
+
+URL   tcp://HOST:PORT or ws://HOST:PORT/PATH (serve: port 0 picks a free port)
+ROLES any number of
+        --key ROLE=HEX         a shared-key role; HEX is 64 to 128 hex digits
+                               (32 to 64 bytes)
+        --password ROLE=TEXT   a password role (verified with J-PAKE)
+      ROLE is 1 to 64 characters of A-Z a-z 0-9 . _ -
+      A role verifies when both ends hold the same secret for it.
+--accept-unauthenticated
+      keep a session in which no role of the peer verified (encryption only);
+      without it such a handshake is refused. Both ends need it when they
+      share no role.
+
+serve prints `listening URL` for each address, then `ready`, then one line
+  `recv N from PLATFORM roles=ROLE,ROLE,...` per message, which it
+  acknowledges. It runs until SIGINT or SIGTERM (exit status 0).
+send sends messages 1..=N (N >= 1) with at most W unacknowledged (default 16),
+  waits at most S seconds in all (default 30), prints `sent SENT acked ACKED`
+  and exits with 0 if every message was acknowledged, 1 otherwise.
+Bad usage exits with status 2.";
+
+const DEFAULT_WINDOW: usize = 16;
+const MAX_WINDOW: usize = 65_536;
+const DEFAULT_TIMEOUT_SECS: u64 = 30;
+const MAX_TIMEOUT_SECS: u64 = 1_000_000;
+/// Acks being sent at once by `serve`; receiving waits beyond that.
+const MAX_PENDING_ACKS: usize = 1024;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let command = match parse(std::env::args_os().skip(1).collect()) {
+        Ok(command) => command,
+        Err(error) => {
+            eprintln!("error: {error}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match command {
+        Command::Help => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Command::Serve(args) => serve(args).await,
+        Command::Send(args) => send(args).await,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Command line
+// ---------------------------------------------------------------------------
+
+#[derive(Debug)]
+enum Command {
+    Help,
+    Serve(ServeArgs),
+    Send(SendArgs),
+}
+
+#[derive(Debug)]
+struct ServeArgs {
+    listen: Vec<TransportAddress>,
+    security: Security,
+}
+
+#[derive(Debug)]
+struct SendArgs {
+    connect: TransportAddress,
+    count: u64,
+    window: usize,
+    timeout: Duration,
+    security: Security,
+}
+
+/// Roles and policy, common to both subcommands.
+#[derive(Debug, Default)]
+struct Security {
+    credentials: Credentials,
+    roles: BTreeSet<RoleName>,
+    accept_unauthenticated: bool,
+}
+
+impl Security {
+    /// Handles `--key`, `--password` and `--accept-unauthenticated`;
+    /// `Ok(false)` if `flag` is none of them.
+    fn take(
+        &mut self,
+        flag: &str,
+        inline: Option<String>,
+        args: &mut Args,
+    ) -> Result<bool, UsageError> {
+        match flag {
+            "--key" => {
+                let value = args.value(flag, inline)?;
+                let (role, hex) = self.role_and_secret(flag, &value)?;
+                let bytes = decode_hex(hex).ok_or_else(|| {
+                    UsageError(format!(
+                        "{flag} {role}=...: the key must be 64 to 128 hex digits \
+                         (32 to 64 bytes), got {} characters",
+                        hex.chars().count()
+                    ))
+                })?;
+                let key = SharedKey::new(&bytes)
+                    .map_err(|error| UsageError(format!("{flag} {role}=...: {error}")))?;
+                self.credentials = std::mem::take(&mut self.credentials).with_shared_key(role, key);
+            }
+            "--password" => {
+                let value = args.value(flag, inline)?;
+                let (role, text) = self.role_and_secret(flag, &value)?;
+                let password = Password::new(text).map_err(|_| {
+                    UsageError(format!(
+                        "{flag} {role}=...: the password must be 1 to 1024 bytes"
+                    ))
+                })?;
+                self.credentials = std::mem::take(&mut self.credentials).with_password(role, password);
+            }
+            "--accept-unauthenticated" => {
+                no_value(flag, inline)?;
+                self.accept_unauthenticated = true;
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Splits `ROLE=SECRET`, validates the role and refuses a role given twice.
+    fn role_and_secret<'a>(
+        &mut self,
+        flag: &str,
+        value: &'a str,
+    ) -> Result<(RoleName, &'a str), UsageError> {
+        let (name, secret) = value
+            .split_once('=')
+            .ok_or_else(|| UsageError(format!("{flag} expects ROLE=SECRET")))?;
+        let role = RoleName::new(name).map_err(|_| {
+            UsageError(format!(
+                "{flag}: invalid role name {name:?}: expected 1 to 64 characters of \
+                 A-Z a-z 0-9 . _ -"
+            ))
+        })?;
+        if !self.roles.insert(role.clone()) {
+            return Err(UsageError(format!(
+                "{flag}: role {role} is given more than once"
+            )));
+        }
+        Ok((role, secret))
+    }
+
+    fn builder(self, name: &str) -> PlatformBuilder {
+        let policy = if self.accept_unauthenticated {
+            UnauthenticatedPolicy::Accept
+        } else {
+            UnauthenticatedPolicy::Refuse
+        };
+        Platform::builder(name)
+            .credentials(self.credentials)
+            .unauthenticated(policy)
+            .transport(Arc::new(TcpTransport::new()))
+            .transport(Arc::new(WebSocketTransport::new()))
+    }
+}
+
+#[derive(Debug)]
+struct UsageError(String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The remaining arguments, each `--flag value` or `--flag=value`.
+#[derive(Debug)]
+struct Args(std::vec::IntoIter<String>);
+
+impl Args {
+    /// The next flag and its inline `=value`, if any.
+    fn next_flag(&mut self) -> Result<Option<(String, Option<String>)>, UsageError> {
+        let Some(arg) = self.0.next() else {
+            return Ok(None);
+        };
+        if !arg.starts_with("--") {
+            return Err(UsageError(format!("unexpected argument {arg:?}")));
+        }
+        Ok(Some(match arg.split_once('=') {
+            Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
+            None => (arg, None),
+        }))
+    }
+
+    fn value(&mut self, flag: &str, inline: Option<String>) -> Result<String, UsageError> {
+        match inline {
+            Some(value) => Ok(value),
+            None => self
+                .0
+                .next()
+                .ok_or_else(|| UsageError(format!("{flag} needs a value"))),
+        }
+    }
+}
+
+fn no_value(flag: &str, inline: Option<String>) -> Result<(), UsageError> {
+    match inline {
+        Some(_) => Err(UsageError(format!("{flag} takes no value"))),
+        None => Ok(()),
+    }
+}
+
+fn parse(raw: Vec<OsString>) -> Result<Command, UsageError> {
+    let strings = raw
+        .into_iter()
+        .map(|arg| {
+            arg.into_string()
+                .map_err(|arg| UsageError(format!("argument {arg:?} is not valid UTF-8")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut args = Args(strings.into_iter());
+    let subcommand = args
+        .0
+        .next()
+        .ok_or_else(|| UsageError("missing subcommand (serve or send)".to_owned()))?;
+    match subcommand.as_str() {
+        "serve" => parse_serve(args),
+        "send" => parse_send(args),
+        "help" | "--help" | "-h" => Ok(Command::Help),
+        other => Err(UsageError(format!(
+            "unknown subcommand {other:?} (expected serve or send)"
+        ))),
+    }
+}
+
+fn parse_serve(mut args: Args) -> Result<Command, UsageError> {
+    let mut listen = Vec::new();
+    let mut security = Security::default();
+    while let Some((flag, inline)) = args.next_flag()? {
+        match flag.as_str() {
+            "--help" => return Ok(Command::Help),
+            "--listen" => listen.push(parse_url(&flag, &args.value(&flag, inline)?)?),
+            _ if security.take(&flag, inline, &mut args)? => {}
+            _ => return Err(UsageError(format!("serve: unknown option {flag}"))),
+        }
+    }
+    if listen.is_empty() {
+        return Err(UsageError("serve needs --listen URL".to_owned()));
+    }
+    Ok(Command::Serve(ServeArgs { listen, security }))
+}
+
+fn parse_send(mut args: Args) -> Result<Command, UsageError> {
+    let mut connect = None;
+    let mut count = None;
+    let mut window = DEFAULT_WINDOW;
+    let mut timeout_secs = DEFAULT_TIMEOUT_SECS;
+    let mut security = Security::default();
+    while let Some((flag, inline)) = args.next_flag()? {
+        match flag.as_str() {
+            "--help" => return Ok(Command::Help),
+            "--connect" if connect.is_some() => {
+                return Err(UsageError("--connect is given more than once".to_owned()));
+            }
+            "--connect" => connect = Some(parse_url(&flag, &args.value(&flag, inline)?)?),
+            "--count" => count = Some(parse_number(&flag, &args.value(&flag, inline)?, 1, u64::MAX)?),
+            "--window" => {
+                let value = parse_number(&flag, &args.value(&flag, inline)?, 1, MAX_WINDOW as u64)?;
+                window = usize::try_from(value).unwrap_or(MAX_WINDOW);
+            }
+            "--timeout-secs" => {
+                timeout_secs =
+                    parse_number(&flag, &args.value(&flag, inline)?, 1, MAX_TIMEOUT_SECS)?;
+            }
+            _ if security.take(&flag, inline, &mut args)? => {}
+            _ => return Err(UsageError(format!("send: unknown option {flag}"))),
+        }
+    }
+    Ok(Command::Send(SendArgs {
+        connect: connect.ok_or_else(|| UsageError("send needs --connect URL".to_owned()))?,
+        count: count.ok_or_else(|| UsageError("send needs --count N".to_owned()))?,
+        window,
+        timeout: Duration::from_secs(timeout_secs),
+        security,
+    }))
+}
+
+fn parse_url(flag: &str, text: &str) -> Result<TransportAddress, UsageError> {
+    let address: TransportAddress = text
+        .parse()
+        .map_err(|error| UsageError(format!("{flag}: {error}")))?;
+    match address.scheme() {
+        Scheme::Tcp | Scheme::WebSocket => Ok(address),
+        _ => Err(UsageError(format!(
+            "{flag}: {text:?}: expected tcp://HOST:PORT or ws://HOST:PORT/PATH"
+        ))),
+    }
+}
+
+fn parse_number(flag: &str, text: &str, min: u64, max: u64) -> Result<u64, UsageError> {
+    text.parse::<u64>()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .ok_or_else(|| {
+            UsageError(format!(
+                "{flag}: expected a whole number from {min} to {max}, got {text:?}"
+            ))
+        })
+}
+
+/// 64..=128 hex digits, an even number of them, as bytes.
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if !(64..=128).contains(&text.len()) || text.len() % 2 != 0 {
+        return None;
+    }
+    text.as_bytes()
+        .chunks(2)
+        .map(|pair| {
+            let digit = |b: u8| (b as char).to_digit(16);
+            Some((digit(pair[0])? * 16 + digit(pair[1])?) as u8)
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Output
+// ---------------------------------------------------------------------------
+
+/// One line on stdout, flushed at once so a reading process sees it.
+/// A closed stdout is not an error worth stopping for.
+fn say(line: fmt::Arguments<'_>) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_fmt(format_args!("{line}\n"));
+    let _ = stdout.flush();
+}
+
+/// The `n` of a hello message or ack: exactly 8 bytes, big-endian.
+fn number(payload: &[u8]) -> Option<u64> {
+    <[u8; 8]>::try_from(payload).ok().map(u64::from_be_bytes)
+}
+
+// ---------------------------------------------------------------------------
+// serve
+// ---------------------------------------------------------------------------
+
+async fn serve(args: ServeArgs) -> ExitCode {
+    let mut stop = match StopSignal::new() {
+        Ok(stop) => stop,
+        Err(error) => {
+            eprintln!("error: cannot watch for SIGTERM: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut builder = args.security.builder("hello-server");
+    for address in &args.listen {
+        builder = builder.listen(address.clone());
+    }
+    let platform = match builder.start().await {
+        Ok(platform) => platform,
+        Err(error) => {
+            eprintln!("error: cannot start the platform: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for address in platform.listen_addresses() {
+        say(format_args!("listening {address}"));
+    }
+    say(format_args!("ready"));
+
+    let acks = Arc::new(Semaphore::new(MAX_PENDING_ACKS));
+    loop {
+        tokio::select! {
+            delivery = platform.receive() => match delivery {
+                Some(delivery) => answer(&platform, &acks, delivery).await,
+                None => break,
+            },
+            () = stop.wait() => break,
+        }
+    }
+    platform.shutdown();
+    ExitCode::SUCCESS
+}
+
+/// Prints the `recv` line for one message, then acknowledges it in the background.
+async fn answer(platform: &Platform, acks: &Arc<Semaphore>, delivery: Delivery) {
+    let from = delivery.from;
+    let Some(n) = number(&delivery.payload) else {
+        eprintln!(
+            "warning: ignoring a {}-byte message from {from}: expected 8 bytes",
+            delivery.payload.len()
+        );
+        return;
+    };
+    let roles: Vec<&str> = delivery.roles.iter().map(RoleName::as_str).collect();
+    say(format_args!("recv {n} from {from} roles={}", roles.join(",")));
+    let Ok(permit) = Arc::clone(acks).acquire_owned().await else {
+        return;
+    };
+    let platform = platform.clone();
+    tokio::spawn(async move {
+        if let Err(error) = platform.send(from, n.to_be_bytes().to_vec()).await {
+            eprintln!("warning: ack {n} to {from} not sent: {error}");
+        }
+        drop(permit);
+    });
+}
+
+/// SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+struct StopSignal {
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl fmt::Debug for StopSignal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StopSignal")
+    }
+}
+
+impl StopSignal {
+    /// Registers the handlers now, so a signal arriving right after `ready` counts.
+    fn new() -> std::io::Result<Self> {
+        Ok(Self {
+            #[cfg(unix)]
+            terminate: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?,
+        })
+    }
+
+    async fn wait(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// send
+// ---------------------------------------------------------------------------
+
+async fn send(args: SendArgs) -> ExitCode {
+    let deadline = Instant::now() + args.timeout;
+    let platform = match args.security.builder("hello-client").start().await {
+        Ok(platform) => platform,
+        Err(error) => {
+            eprintln!("error: cannot start the platform: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut run = Run {
+        count: args.count,
+        sent: 0,
+        acked: 0,
+    };
+    let outcome = match tokio::time::timeout_at(deadline, platform.connect(&args.connect)).await {
+        Err(_) => Err(format!("no connection to {} in time", args.connect)),
+        Ok(Err(error)) => Err(format!("cannot connect to {}: {error}", args.connect)),
+        Ok(Ok(peer)) => run.exchange(&platform, peer, args.window, deadline).await,
+    };
+    if let Err(error) = outcome {
+        eprintln!("error: {error}");
+    }
+    say(format_args!("sent {} acked {}", run.sent, run.acked));
+    platform.shutdown();
+    if run.acked == run.count {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+#[derive(Debug)]
+struct Run {
+    count: u64,
+    sent: u64,
+    acked: u64,
+}
+
+impl Run {
+    /// Sends 1..=count with at most `window` unacknowledged and collects the acks.
+    async fn exchange(
+        &mut self,
+        platform: &Platform,
+        peer: PlatformId,
+        window: usize,
+        deadline: Instant,
+    ) -> Result<(), String> {
+        let timed_out = |run: &Self| {
+            format!(
+                "timed out with {} of {} messages acknowledged",
+                run.acked, run.count
+            )
+        };
+        let mut unacked: HashSet<u64> = HashSet::with_capacity(window);
+        while self.acked < self.count {
+            if self.sent < self.count && unacked.len() < window {
+                let n = self.sent + 1;
+                let payload = n.to_be_bytes().to_vec();
+                match tokio::time::timeout_at(deadline, platform.send(peer, payload)).await {
+                    Err(_) => return Err(timed_out(self)),
+                    Ok(Err(error)) => return Err(error.to_string()),
+                    Ok(Ok(())) => {
+                        unacked.insert(n);
+                        self.sent = n;
+                    }
+                }
+                continue;
+            }
+            match tokio::time::timeout_at(deadline, platform.receive()).await {
+                Err(_) => return Err(timed_out(self)),
+                Ok(None) => return Err("the platform shut down".to_owned()),
+                Ok(Some(delivery)) => {
+                    let ack = number(&delivery.payload).filter(|_| delivery.from == peer);
+                    if ack.is_some_and(|n| unacked.remove(&n)) {
+                        self.acked += 1;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_strs(args: &[&str]) -> Result<Command, UsageError> {
+        parse(args.iter().map(OsString::from).collect())
+    }
+
+    const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+    #[test]
+    fn decodes_hex_keys_of_32_to_64_bytes() {
+        assert_eq!(decode_hex(KEY), Some((0u8..32).collect()));
+        assert_eq!(decode_hex(&"Ff".repeat(64)), Some(vec![0xff; 64]));
+        assert_eq!(decode_hex(&"00".repeat(31)), None);
+        assert_eq!(decode_hex(&"00".repeat(65)), None);
+        assert_eq!(decode_hex(&format!("{KEY}0")), None);
+        assert_eq!(decode_hex(&format!("{}zz", "00".repeat(31))), None);
+        assert_eq!(decode_hex(&format!("{}é", "0".repeat(63))), None);
+    }
+
+    #[test]
+    fn parses_serve_and_send() {
+        let key = format!("a={KEY}");
+        let Ok(Command::Serve(serve)) = parse_strs(&[
+            "serve",
+            "--listen",
+            "tcp://127.0.0.1:0",
+            "--listen=ws://127.0.0.1:0/hello",
+            "--key",
+            &key,
+            "--password",
+            "logistics=a=b",
+            "--accept-unauthenticated",
+        ]) else {
+            panic!("serve parses");
+        };
+        assert_eq!(serve.listen.len(), 2);
+        assert_eq!(serve.security.roles.len(), 2);
+        assert!(serve.security.accept_unauthenticated);
+
+        let Ok(Command::Send(send)) = parse_strs(&[
+            "send",
+            "--connect",
+            "ws://127.0.0.1:9/x",
+            "--count",
+            "5",
+            "--key",
+            &key,
+        ]) else {
+            panic!("send parses");
+        };
+        assert_eq!((send.count, send.window), (5, DEFAULT_WINDOW));
+        assert_eq!(send.timeout, Duration::from_secs(DEFAULT_TIMEOUT_SECS));
+        assert!(!send.security.accept_unauthenticated);
+    }
+
+    #[test]
+    fn bad_usage_names_the_flag() {
+        let key = format!("a={KEY}");
+        for (args, flag) in [
+            (vec!["serve"], "--listen"),
+            (vec!["serve", "--listen", "udp://h:1"], "--listen"),
+            (vec!["serve", "--listen", "mem://x"], "--listen"),
+            (vec!["serve", "--listen"], "--listen"),
+            (vec!["serve", "--listen", "tcp://h:1", "--key", "a=00"], "--key"),
+            (vec!["serve", "--listen", "tcp://h:1", "--key", "nokey"], "--key"),
+            (vec!["serve", "--listen", "tcp://h:1", "--key", "a b=00"], "--key"),
+            (vec!["serve", "--listen", "tcp://h:1", "--password", "a="], "--password"),
+            (
+                vec!["serve", "--listen", "tcp://h:1", "--key", &key, "--password", "a=x"],
+                "--password",
+            ),
+            (vec!["serve", "--listen", "tcp://h:1", "--accept-unauthenticated=yes"], "--accept"),
+            (vec!["serve", "--listen", "tcp://h:1", "--bogus"], "--bogus"),
+            (vec!["send", "--count", "1"], "--connect"),
+            (vec!["send", "--connect", "tcp://h:1"], "--count"),
+            (vec!["send", "--connect", "tcp://h:1", "--count", "0"], "--count"),
+            (vec!["send", "--connect", "tcp://h:1", "--count", "x"], "--count"),
+            (vec!["send", "--connect", "tcp://h:1", "--count", "1", "--window", "0"], "--window"),
+            (
+                vec!["send", "--connect", "tcp://h:1", "--count", "1", "--timeout-secs", "-1"],
+                "--timeout-secs",
+            ),
+        ] {
+            match parse_strs(&args) {
+                Err(UsageError(message)) => assert!(message.contains(flag), "{args:?}: {message}"),
+                Ok(command) => panic!("{args:?} parsed as {command:?}"),
+            }
+        }
+        assert!(parse_strs(&[]).is_err());
+        assert!(parse_strs(&["frobnicate"]).is_err());
+        assert!(matches!(parse_strs(&["--help"]), Ok(Command::Help)));
+    }
+
+    #[test]
+    fn usage_errors_do_not_echo_secrets() {
+        let short = "sekrit".repeat(4);
+        let Err(UsageError(message)) = parse_strs(&[
+            "serve",
+            "--listen",
+            "tcp://h:1",
+            "--key",
+            &format!("a={short}"),
+        ]) else {
+            panic!("short key refused");
+        };
+        assert!(!message.contains(&short), "{message}");
+    }
+}
