@@ -95,14 +95,8 @@ async fn platforms_from_config_files_verify_all_three_role_types() {
     write_checkout_pki(&dir, &["api", "payments"]);
     dir.write("secrets/inventory.key", &format!("{INVENTORY_KEY}\n"));
     dir.write("secrets/logistics.password", "pallets of tea\n");
-    let api_path = dir.write(
-        "api.toml",
-        &platform_config("api"),
-    );
-    let payments_path = dir.write(
-        "payments.toml",
-        &platform_config("payments"),
-    );
+    let api_path = dir.write("api.toml", &platform_config("api"));
+    let payments_path = dir.write("payments.toml", &platform_config("payments"));
 
     let network = MemNetwork::new();
     let start = |path: std::path::PathBuf| {
@@ -125,8 +119,13 @@ async fn platforms_from_config_files_verify_all_three_role_types() {
         "listen comes from the file"
     );
 
-    let payments_id = api.connect(&address("mem://payments")).await.expect("connect");
-    api.send(payments_id, b"order 1".to_vec()).await.expect("send");
+    let payments_id = api
+        .connect(&address("mem://payments"))
+        .await
+        .expect("connect");
+    api.send(payments_id, b"order 1".to_vec())
+        .await
+        .expect("send");
     let delivery = next_delivery(&payments).await;
     assert_eq!(delivery.payload, b"order 1");
     assert_eq!(
@@ -181,7 +180,10 @@ shared_key_file = "secrets/inventory.key"
         if server.send(client.id(), b"welcome".to_vec()).await.is_ok() {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "client never dialed");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "client never dialed"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let delivery = next_delivery(&client).await;
@@ -218,17 +220,37 @@ fn every_mistake_names_its_key_and_reason() {
     dir.write("short.key", &"ab".repeat(16 - 1));
     dir.write("odd.key", "abc");
     let cases: &[(&str, &str, &str)] = &[
-        ("name = \"a\"\nlisten = [\"udp://x:1\"]", "listen[0]", "scheme"),
+        (
+            "name = \"a\"\nlisten = [\"udp://x:1\"]",
+            "listen[0]",
+            "scheme",
+        ),
         (
             "name = \"a\"\nlisten = [\"mem://a\", \"tcp://no-port\"]",
             "listen[1]",
             "",
         ),
-        ("name = \"a\"\nconnect = [\"ftp://h\"]", "connect[0]", "scheme"),
+        (
+            "name = \"a\"\nconnect = [\"ftp://h\"]",
+            "connect[0]",
+            "scheme",
+        ),
         ("name = \"a\"\nlistn = []", "listn", "unknown field"),
-        ("name = \"a\"\nunauthenticated = \"maybe\"", "unauthenticated", "unknown variant"),
-        ("name = \"a\"\nsuites = [\"ROT13\"]", "suites[0]", "unknown cipher suite"),
-        ("name = \"a\"\n[roles.\"bad role\"]\nshared_key_file = \"x\"", "roles.bad role", "role name"),
+        (
+            "name = \"a\"\nunauthenticated = \"maybe\"",
+            "unauthenticated",
+            "unknown variant",
+        ),
+        (
+            "name = \"a\"\nsuites = [\"ROT13\"]",
+            "suites[0]",
+            "unknown cipher suite",
+        ),
+        (
+            "name = \"a\"\n[roles.\"bad role\"]\nshared_key_file = \"x\"",
+            "roles.bad role",
+            "role name",
+        ),
         ("name = \"a\"\n[roles.r]", "roles.r", "nothing to prove"),
         (
             "name = \"a\"\n[roles.r]\nshared_key_file = \"short.key\"",
@@ -270,7 +292,11 @@ fn every_mistake_names_its_key_and_reason() {
             "roles.r.password",
             "unknown field",
         ),
-        ("name = \"a\"\n[limits]\nsend_timeout_ms = 0", "limits.send_timeout_ms", "greater than 0"),
+        (
+            "name = \"a\"\n[limits]\nsend_timeout_ms = 0",
+            "limits.send_timeout_ms",
+            "greater than 0",
+        ),
         (
             "name = \"a\"\n[limits.guessing]\nblock_after = 0",
             "limits.guessing.block_after",
@@ -309,24 +335,36 @@ fn secrets_never_appear_in_errors() {
     let dir = TempDir::new("secrets");
     let secret = "correct horse battery staple";
     // A password typed into a key that wants a number.
-    let error = error_of(&dir, &format!("name = \"a\"\n[limits]\nmax_payload = \"{secret}\""));
+    let error = error_of(
+        &dir,
+        &format!("name = \"a\"\n[limits]\nmax_payload = \"{secret}\""),
+    );
     assert_key(&error, "limits.max_payload", "invalid type");
     assert!(!format!("{error} {error:?}").contains(secret), "{error}");
     // A key of the wrong length: the key file's content is not repeated.
     let short = "c0ffee".repeat(8);
     dir.write("short.key", &short);
-    let error = error_of(&dir, "name = \"a\"\n[roles.r]\nshared_key_file = \"short.key\"");
+    let error = error_of(
+        &dir,
+        "name = \"a\"\n[roles.r]\nshared_key_file = \"short.key\"",
+    );
     assert!(!format!("{error} {error:?}").contains(&short), "{error}");
 }
 
 #[test]
 fn oversized_files_are_refused_without_reading_them_whole() {
     let dir = TempDir::new("size");
-    let huge = format!("name = \"a\"\n# {}\n", "x".repeat(jadeite::MAX_CONFIG_LEN as usize));
+    let huge = format!(
+        "name = \"a\"\n# {}\n",
+        "x".repeat(jadeite::MAX_CONFIG_LEN as usize)
+    );
     let error = error_of(&dir, &huge);
     assert!(error.reason.contains("larger than"), "{error}");
     dir.write("huge.key", &"a".repeat(70_000));
-    let error = error_of(&dir, "name = \"a\"\n[roles.r]\nshared_key_file = \"huge.key\"");
+    let error = error_of(
+        &dir,
+        "name = \"a\"\n[roles.r]\nshared_key_file = \"huge.key\"",
+    );
     assert_key(&error, "roles.r.shared_key_file", "larger than");
 }
 
@@ -339,6 +377,9 @@ fn relative_paths_are_relative_to_the_config_file() {
         "name = \"a\"\n[roles.r]\nshared_key_file = \"secrets/k.key\"",
     );
     // The current directory is not `nested/`, yet the key is found.
-    assert_ne!(std::env::current_dir().expect("cwd"), Path::new(&dir.0).join("nested"));
+    assert_ne!(
+        std::env::current_dir().expect("cwd"),
+        Path::new(&dir.0).join("nested")
+    );
     Platform::from_config(&path).expect("relative key path resolves");
 }

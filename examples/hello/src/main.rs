@@ -153,7 +153,8 @@ impl Security {
                         "{flag} {role}=...: the password must be 1 to 1024 bytes"
                     ))
                 })?;
-                self.credentials = std::mem::take(&mut self.credentials).with_password(role, password);
+                self.credentials =
+                    std::mem::take(&mut self.credentials).with_password(role, password);
             }
             "--accept-unauthenticated" => {
                 no_value(flag, inline)?;
@@ -300,7 +301,14 @@ fn parse_send(mut args: Args) -> Result<Command, UsageError> {
                 return Err(UsageError("--connect is given more than once".to_owned()));
             }
             "--connect" => connect = Some(parse_url(&flag, &args.value(&flag, inline)?)?),
-            "--count" => count = Some(parse_number(&flag, &args.value(&flag, inline)?, 1, u64::MAX)?),
+            "--count" => {
+                count = Some(parse_number(
+                    &flag,
+                    &args.value(&flag, inline)?,
+                    1,
+                    u64::MAX,
+                )?)
+            }
             "--window" => {
                 let value = parse_number(&flag, &args.value(&flag, inline)?, 1, MAX_WINDOW as u64)?;
                 window = usize::try_from(value).unwrap_or(MAX_WINDOW);
@@ -429,7 +437,10 @@ async fn answer(platform: &Platform, acks: &Arc<Semaphore>, delivery: Delivery) 
         return;
     };
     let roles: Vec<&str> = delivery.roles.iter().map(RoleName::as_str).collect();
-    say(format_args!("recv {n} from {from} roles={}", roles.join(",")));
+    say(format_args!(
+        "recv {n} from {from} roles={}",
+        roles.join(",")
+    ));
     let Ok(permit) = Arc::clone(acks).acquire_owned().await else {
         return;
     };
@@ -626,23 +637,76 @@ mod tests {
             (vec!["serve", "--listen", "udp://h:1"], "--listen"),
             (vec!["serve", "--listen", "mem://x"], "--listen"),
             (vec!["serve", "--listen"], "--listen"),
-            (vec!["serve", "--listen", "tcp://h:1", "--key", "a=00"], "--key"),
-            (vec!["serve", "--listen", "tcp://h:1", "--key", "nokey"], "--key"),
-            (vec!["serve", "--listen", "tcp://h:1", "--key", "a b=00"], "--key"),
-            (vec!["serve", "--listen", "tcp://h:1", "--password", "a="], "--password"),
             (
-                vec!["serve", "--listen", "tcp://h:1", "--key", &key, "--password", "a=x"],
+                vec!["serve", "--listen", "tcp://h:1", "--key", "a=00"],
+                "--key",
+            ),
+            (
+                vec!["serve", "--listen", "tcp://h:1", "--key", "nokey"],
+                "--key",
+            ),
+            (
+                vec!["serve", "--listen", "tcp://h:1", "--key", "a b=00"],
+                "--key",
+            ),
+            (
+                vec!["serve", "--listen", "tcp://h:1", "--password", "a="],
                 "--password",
             ),
-            (vec!["serve", "--listen", "tcp://h:1", "--accept-unauthenticated=yes"], "--accept"),
+            (
+                vec![
+                    "serve",
+                    "--listen",
+                    "tcp://h:1",
+                    "--key",
+                    &key,
+                    "--password",
+                    "a=x",
+                ],
+                "--password",
+            ),
+            (
+                vec![
+                    "serve",
+                    "--listen",
+                    "tcp://h:1",
+                    "--accept-unauthenticated=yes",
+                ],
+                "--accept",
+            ),
             (vec!["serve", "--listen", "tcp://h:1", "--bogus"], "--bogus"),
             (vec!["send", "--count", "1"], "--connect"),
             (vec!["send", "--connect", "tcp://h:1"], "--count"),
-            (vec!["send", "--connect", "tcp://h:1", "--count", "0"], "--count"),
-            (vec!["send", "--connect", "tcp://h:1", "--count", "x"], "--count"),
-            (vec!["send", "--connect", "tcp://h:1", "--count", "1", "--window", "0"], "--window"),
             (
-                vec!["send", "--connect", "tcp://h:1", "--count", "1", "--timeout-secs", "-1"],
+                vec!["send", "--connect", "tcp://h:1", "--count", "0"],
+                "--count",
+            ),
+            (
+                vec!["send", "--connect", "tcp://h:1", "--count", "x"],
+                "--count",
+            ),
+            (
+                vec![
+                    "send",
+                    "--connect",
+                    "tcp://h:1",
+                    "--count",
+                    "1",
+                    "--window",
+                    "0",
+                ],
+                "--window",
+            ),
+            (
+                vec![
+                    "send",
+                    "--connect",
+                    "tcp://h:1",
+                    "--count",
+                    "1",
+                    "--timeout-secs",
+                    "-1",
+                ],
                 "--timeout-secs",
             ),
         ] {

@@ -287,7 +287,10 @@ fn addresses(key: &str, texts: &[String]) -> Result<Vec<TransportAddress>, KeyEr
     texts
         .iter()
         .enumerate()
-        .map(|(i, text)| text.parse().map_err(|error| at(format!("{key}[{i}]"), error)))
+        .map(|(i, text)| {
+            text.parse()
+                .map_err(|error| at(format!("{key}[{i}]"), error))
+        })
         .collect()
 }
 
@@ -343,13 +346,13 @@ impl RoleEntry {
                 .strip_suffix('\n')
                 .map(|t| t.strip_suffix('\r').unwrap_or(t))
                 .unwrap_or(&text);
-            let password =
-                Password::new(line.to_owned()).map_err(|error| at(&field, error))?;
+            let password = Password::new(line.to_owned()).map_err(|error| at(&field, error))?;
             credentials = credentials.with_password(role.clone(), password);
         }
         match (&self.certificate_chain, &self.private_key) {
             (Some(chain), Some(private_key)) => {
-                let chain_pem = read_text(&key("certificate_chain"), base, chain, MAX_PKI_FILE_LEN)?;
+                let chain_pem =
+                    read_text(&key("certificate_chain"), base, chain, MAX_PKI_FILE_LEN)?;
                 let key_pem = Zeroizing::new(read_text(
                     &key("private_key"),
                     base,
@@ -361,10 +364,16 @@ impl RoleEntry {
                 credentials = credentials.with_certificate(role.clone(), identity);
             }
             (Some(_), None) => {
-                return Err(at(key("private_key"), "missing: certificate_chain needs it"));
+                return Err(at(
+                    key("private_key"),
+                    "missing: certificate_chain needs it",
+                ));
             }
             (None, Some(_)) => {
-                return Err(at(key("certificate_chain"), "missing: private_key needs it"));
+                return Err(at(
+                    key("certificate_chain"),
+                    "missing: private_key needs it",
+                ));
             }
             (None, None) => {}
         }
@@ -456,7 +465,8 @@ fn positive_count(key: &str, value: Option<usize>) -> Result<Option<usize>, KeyE
 impl LimitsEntry {
     fn into_limits(self) -> Result<Limits, KeyError> {
         let mut limits = Limits::default();
-        let ms = |key: &str, value| Ok::<_, KeyError>(positive(key, value)?.map(Duration::from_millis));
+        let ms =
+            |key: &str, value| Ok::<_, KeyError>(positive(key, value)?.map(Duration::from_millis));
         if let Some(v) = positive_count("limits.queue_per_peer", self.queue_per_peer)? {
             limits.queue_per_peer = v;
         }
@@ -501,7 +511,10 @@ impl LimitsEntry {
             limits.guessing.max_hosts = v;
         }
         if limits.redial_first > limits.redial_max {
-            return Err(at("limits.redial_first_ms", "must not exceed redial_max_ms"));
+            return Err(at(
+                "limits.redial_first_ms",
+                "must not exceed redial_max_ms",
+            ));
         }
         Ok(limits)
     }

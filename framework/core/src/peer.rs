@@ -13,6 +13,8 @@ use jadeite_security::{
 };
 use tokio::sync::{mpsc, oneshot};
 
+use jadeite_security::channel::{DATA_HEADER_LEN, DATA_OVERHEAD};
+
 use crate::error::SendError;
 use crate::frame::{FrameKind, ROUTING_HEADER_LEN, RoutingHeader};
 use crate::platform::{Delivery, Inner, host_of, lock, peer_handle, redial};
@@ -271,9 +273,15 @@ impl PeerActor {
             if *inner.shutdown.borrow() {
                 break;
             }
-            match command {
-                Some(command) => self.handle(&inner, command).await,
-                None => self.on_timer(&inner).await,
+            let mut next = match command {
+                Some(command) => Some(command),
+                None => {
+                    self.on_timer(&inner).await;
+                    None
+                }
+            };
+            while let Some(command) = next {
+                next = self.handle(&inner, command, &mut commands).await;
             }
         }
         for queued in self.queue.drain(..) {
@@ -292,13 +300,25 @@ impl PeerActor {
             .min()
     }
 
-    async fn handle(&mut self, inner: &Arc<Inner>, command: PeerCommand) {
+    /// Handles `command`; returns a command it took from `commands` while
+    /// batching sends but could not add to the batch.
+    async fn handle(
+        &mut self,
+        inner: &Arc<Inner>,
+        command: PeerCommand,
+        commands: &mut mpsc::Receiver<PeerCommand>,
+    ) -> Option<PeerCommand> {
         match command {
             PeerCommand::Send {
                 payload,
                 reply,
                 deadline,
-            } => self.on_send(inner, payload, reply, deadline).await,
+            } => {
+                if self.session.is_some() && self.can_transmit() {
+                    return self.send_batch(inner, payload, reply, commands).await;
+                }
+                self.enqueue(inner, payload, reply, deadline).await;
+            }
             PeerCommand::LinkUp {
                 link,
                 outgoing,
@@ -336,20 +356,46 @@ impl PeerActor {
                 }));
             }
         }
+        None
     }
 
-    async fn on_send(
+    /// Seals `payload` together with the sends already waiting in `commands`
+    /// (as many as fit one batch) into one data message: under load one AEAD
+    /// operation and one frame carry many messages. Returns the first waiting
+    /// command that is not a send or does not fit.
+    async fn send_batch(
+        &mut self,
+        inner: &Arc<Inner>,
+        payload: Vec<u8>,
+        reply: oneshot::Sender<Result<(), SendError>>,
+        commands: &mut mpsc::Receiver<PeerCommand>,
+    ) -> Option<PeerCommand> {
+        let mut batch = Batch::new(&self.header(FrameKind::Data).encode());
+        batch.push(&payload, reply);
+        let mut left_over = None;
+        while !batch.is_full() {
+            match commands.try_recv() {
+                Ok(PeerCommand::Send { payload, reply, .. }) if batch.fits(payload.len()) => {
+                    batch.push(&payload, reply);
+                }
+                Ok(other) => {
+                    left_over = Some(other);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        self.transmit_batch(inner, batch).await;
+        left_over
+    }
+
+    async fn enqueue(
         &mut self,
         inner: &Arc<Inner>,
         payload: Vec<u8>,
         reply: oneshot::Sender<Result<(), SendError>>,
         deadline: Instant,
     ) {
-        if self.session.is_some() && self.can_transmit() {
-            let result = self.seal_and_transmit(inner, &payload).await;
-            let _ = reply.send(result);
-            return;
-        }
         if self.queue.len() >= inner.limits.queue_per_peer {
             let _ = reply.send(Err(SendError::QueueFull(self.peer)));
             return;
@@ -396,9 +442,20 @@ impl PeerActor {
         if self.session.is_none() || !self.can_transmit() {
             return;
         }
-        while let Some(queued) = self.queue.pop_front() {
-            let result = self.seal_and_transmit(inner, &queued.payload).await;
-            let _ = queued.reply.send(result);
+        while let Some(first) = self.queue.pop_front() {
+            let mut batch = Batch::new(&self.header(FrameKind::Data).encode());
+            batch.push(&first.payload, first.reply);
+            while !batch.is_full()
+                && self
+                    .queue
+                    .front()
+                    .is_some_and(|next| batch.fits(next.payload.len()))
+            {
+                if let Some(next) = self.queue.pop_front() {
+                    batch.push(&next.payload, next.reply);
+                }
+            }
+            self.transmit_batch(inner, batch).await;
         }
     }
 
@@ -416,37 +473,37 @@ impl PeerActor {
         }
     }
 
+    /// Seals a batch and hands it to a link; every sender in it learns the outcome.
+    async fn transmit_batch(&mut self, inner: &Arc<Inner>, batch: Batch) {
+        let Batch { mut frame, replies } = batch;
+        let result = self.seal_and_transmit(inner, &mut frame).await;
+        for reply in replies {
+            let _ = reply.send(result.clone());
+        }
+    }
+
+    /// `frame` is the routing header, the channel's reserved header, then the
+    /// plaintext; it is sealed in place.
     async fn seal_and_transmit(
         &mut self,
         inner: &Arc<Inner>,
-        payload: &[u8],
+        frame: &mut Vec<u8>,
     ) -> Result<(), SendError> {
-        let header = self.header(FrameKind::Data).encode();
         let Some(session) = self.session.as_mut() else {
             return Err(SendError::Unreachable(self.peer));
         };
-        // Routing header, then the channel's reserved header, then the payload:
-        // sealed in place, one allocation per message.
-        let mut frame = Vec::with_capacity(
-            ROUTING_HEADER_LEN + jadeite_security::channel::DATA_OVERHEAD + payload.len(),
-        );
-        frame.extend_from_slice(&header);
-        frame.resize(
-            ROUTING_HEADER_LEN + jadeite_security::channel::DATA_HEADER_LEN,
-            0,
-        );
-        frame.extend_from_slice(payload);
         let mut packet = frame.split_off(ROUTING_HEADER_LEN);
-        if let Err(error) = session
-            .session
-            .seal_in_place(&header, &mut packet, Instant::now())
+        if let Err(error) =
+            session
+                .session
+                .seal_in_place(&frame[..ROUTING_HEADER_LEN], &mut packet, Instant::now())
         {
             tracing::warn!(peer = %self.peer, %error, "cannot seal; rekeying");
             self.poll_session(inner).await;
             return Err(SendError::Unreachable(self.peer));
         }
         frame.append(&mut packet);
-        if self.transmit(inner, frame).await {
+        if self.transmit(inner, std::mem::take(frame)).await {
             self.poll_session(inner).await;
             Ok(())
         } else {
@@ -580,13 +637,21 @@ impl PeerActor {
             .open(&routing, &mut frame[ROUTING_HEADER_LEN..], Instant::now())
         {
             Ok(Received::Application(plaintext)) => {
-                let delivery = Delivery {
-                    from: self.peer,
-                    roles,
-                    payload: plaintext.to_vec(),
+                let Some(messages) = split_batch(plaintext) else {
+                    // Authentic but malformed: the peer is broken, not an attacker.
+                    tracing::warn!(peer = %self.peer, "malformed batch dropped");
+                    return;
                 };
-                if inner.deliveries.send(delivery).await.is_err() {
-                    tracing::debug!("deliveries closed");
+                for payload in messages {
+                    let delivery = Delivery {
+                        from: self.peer,
+                        roles: Arc::clone(&roles),
+                        payload: payload.to_vec(),
+                    };
+                    if inner.deliveries.send(delivery).await.is_err() {
+                        tracing::debug!("deliveries closed");
+                        return;
+                    }
                 }
             }
             Ok(Received::Control) => self.poll_session(inner).await,
@@ -737,9 +802,117 @@ impl PeerActor {
     }
 }
 
+/// Plaintext bytes one batch gathers at most; a single larger message goes alone.
+const BATCH_BYTES: usize = 64 * 1024;
+/// Messages one batch gathers at most.
+const BATCH_MESSAGES: usize = 256;
+/// Each message in a batch: its length, 4 bytes big-endian, then its bytes.
+const RECORD_HEADER_LEN: usize = 4;
+
+/// Messages being gathered into one data message, already in frame layout.
+struct Batch {
+    frame: Vec<u8>,
+    replies: Vec<oneshot::Sender<Result<(), SendError>>>,
+}
+
+impl Batch {
+    fn new(routing_header: &[u8; ROUTING_HEADER_LEN]) -> Self {
+        let mut frame = Vec::with_capacity(1024);
+        frame.extend_from_slice(routing_header);
+        frame.resize(ROUTING_HEADER_LEN + DATA_HEADER_LEN, 0);
+        Self {
+            frame,
+            replies: Vec::new(),
+        }
+    }
+
+    fn plaintext_len(&self) -> usize {
+        self.frame.len() - ROUTING_HEADER_LEN - DATA_HEADER_LEN
+    }
+
+    fn is_full(&self) -> bool {
+        self.replies.len() >= BATCH_MESSAGES || self.plaintext_len() >= BATCH_BYTES
+    }
+
+    fn fits(&self, len: usize) -> bool {
+        self.plaintext_len() + RECORD_HEADER_LEN + len <= BATCH_BYTES
+    }
+
+    /// Appends one message. `platform.send` bounds its length by `max_payload`.
+    fn push(&mut self, payload: &[u8], reply: oneshot::Sender<Result<(), SendError>>) {
+        let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+        self.frame
+            .reserve(RECORD_HEADER_LEN + payload.len() + DATA_OVERHEAD);
+        self.frame.extend_from_slice(&len.to_be_bytes());
+        self.frame.extend_from_slice(payload);
+        self.replies.push(reply);
+    }
+}
+
+/// The messages of an opened batch, or `None` if its records are malformed.
+fn split_batch(mut plaintext: &[u8]) -> Option<Vec<&[u8]>> {
+    let mut messages = Vec::new();
+    while !plaintext.is_empty() {
+        let (len, rest) = plaintext.split_first_chunk::<RECORD_HEADER_LEN>()?;
+        let len = usize::try_from(u32::from_be_bytes(*len)).ok()?;
+        if len > rest.len() {
+            return None;
+        }
+        let (message, rest) = rest.split_at(len);
+        messages.push(message);
+        plaintext = rest;
+    }
+    (!messages.is_empty()).then_some(messages)
+}
+
 async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch_of(messages: &[&[u8]]) -> Vec<u8> {
+        let mut batch = Batch::new(&[0; ROUTING_HEADER_LEN]);
+        for message in messages {
+            batch.push(message, oneshot::channel().0);
+        }
+        batch.frame[ROUTING_HEADER_LEN + DATA_HEADER_LEN..].to_vec()
+    }
+
+    #[test]
+    fn batches_split_back_into_their_messages() {
+        let messages: [&[u8]; 4] = [b"one", b"", &[7; 300], b"four"];
+        let plaintext = batch_of(&messages);
+        assert_eq!(split_batch(&plaintext), Some(messages.to_vec()));
+    }
+
+    #[test]
+    fn malformed_batches_are_refused_whole() {
+        let plaintext = batch_of(&[b"abc", b"defg"]);
+        // Any truncation cuts a record short.
+        for cut in 1..plaintext.len() {
+            if cut == RECORD_HEADER_LEN + 3 {
+                continue; // exactly the first record: well formed
+            }
+            assert_eq!(split_batch(&plaintext[..cut]), None, "cut at {cut}");
+        }
+        assert_eq!(split_batch(&[]), None);
+        assert_eq!(split_batch(&[0xff, 0xff, 0xff, 0xff, 1]), None);
+    }
+
+    #[test]
+    fn a_batch_is_bounded() {
+        let mut batch = Batch::new(&[0; ROUTING_HEADER_LEN]);
+        assert!(batch.fits(BATCH_BYTES - RECORD_HEADER_LEN));
+        assert!(!batch.fits(BATCH_BYTES));
+        for _ in 0..BATCH_MESSAGES {
+            batch.push(b"x", oneshot::channel().0);
+        }
+        assert!(batch.is_full());
     }
 }

@@ -143,7 +143,9 @@ impl PlatformBuilder {
         security.channel = self.channel;
         security.validate()?;
         if self.limits.redial_first.is_zero() || self.limits.redial_first > self.limits.redial_max {
-            return Err(PlatformError::Limits("redial_first must be positive and at most redial_max"));
+            return Err(PlatformError::Limits(
+                "redial_first must be positive and at most redial_max",
+            ));
         }
         let transports: HashMap<Scheme, Arc<dyn Transport>> = self
             .transports
@@ -178,7 +180,10 @@ impl PlatformBuilder {
             platform.listen(address).await?;
         }
         for address in self.connect {
-            tokio::spawn(dial_until_answered(Arc::downgrade(&platform.inner), address));
+            tokio::spawn(dial_until_answered(
+                Arc::downgrade(&platform.inner),
+                address,
+            ));
         }
         Ok(platform)
     }
@@ -459,7 +464,9 @@ async fn dial_until_answered(inner: std::sync::Weak<Inner>, address: TransportAd
         None => return,
     };
     loop {
-        let Some(strong) = inner.upgrade() else { return };
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
         if *strong.shutdown.borrow() {
             return;
         }
