@@ -6,6 +6,38 @@
 //! ([`Delivery`]); one secure session per pair of platforms runs over every
 //! link between them. The [`transport`] module is the seam the TCP and
 //! WebSocket crates implement; `mem://` is the in-process transport for tests.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use jadeite::Platform;
+//! use jadeite::security::{Credentials, RoleName, SharedKey};
+//! use jadeite::transport::mem::{MemNetwork, MemTransport};
+//!
+//! let network = MemNetwork::new(); // with jadeite-tcp: TcpTransport::new()
+//! let key = [7u8; 32]; // in real life: 32 random bytes, from a file
+//! let platform = |name: &str| -> Result<_, Box<dyn std::error::Error>> {
+//!     let credentials = Credentials::new()
+//!         .with_shared_key(RoleName::new("inventory")?, SharedKey::new(&key)?);
+//!     Ok(Platform::builder(name)
+//!         .credentials(credentials)
+//!         .transport(Arc::new(MemTransport::new(network.clone())))
+//!         .listen(format!("mem://{name}").parse()?))
+//! };
+//! let warehouse = platform("warehouse")?.start().await?;
+//! let shop = platform("shop")?.start().await?;
+//!
+//! let peer = shop.connect(&"mem://warehouse".parse()?).await?;
+//! shop.send(peer, b"reserve 3 teapots".to_vec()).await?;
+//!
+//! let delivery = warehouse.receive().await.expect("running");
+//! assert_eq!(delivery.from, shop.id());
+//! assert_eq!(delivery.payload, b"reserve 3 teapots");
+//! assert!(delivery.roles.contains(&RoleName::new("inventory")?));
+//! # Ok(())
+//! # }
+//! ```
 
 #![forbid(unsafe_code)]
 
