@@ -125,3 +125,75 @@ async fn concurrent_sends_each_arrive_exactly_once() {
     }
     assert_eq!(seen.len(), (SENDERS * EACH) as usize);
 }
+
+/// More senders than the per-peer bound, all before the session exists: the
+/// ones beyond the bound wait for a slot (backpressure) instead of failing,
+/// and every message arrives once the handshake completes.
+#[tokio::test]
+async fn senders_beyond_the_queue_bound_wait_instead_of_failing() {
+    let network = MemNetwork::new();
+    let limits = jadeite::Limits {
+        queue_per_peer: 2,
+        ..jadeite::Limits::default()
+    };
+    let a = mem_builder(&network, "a", shared_key("k", 5))
+        .limits(limits)
+        .start()
+        .await
+        .expect("a starts");
+    let b = mem_platform(&network, "b", shared_key("k", 5)).await;
+    let b_id = a.connect(&address("mem://b")).await.expect("connect");
+    let sends: Vec<_> = (0u32..50)
+        .map(|n| {
+            let a = a.clone();
+            tokio::spawn(async move { a.send(b_id, n.to_be_bytes().to_vec()).await })
+        })
+        .collect();
+    for send in sends {
+        send.await
+            .expect("task")
+            .expect("send waits for a slot, then succeeds");
+    }
+    let mut seen = BTreeSet::new();
+    for _ in 0..50 {
+        let delivery = next_delivery(&b).await;
+        assert!(seen.insert(delivery.payload), "delivered twice");
+    }
+}
+
+/// A peer that never answers: the sends holding the slots fail as
+/// unreachable after the send timeout, the ones waiting for a slot as
+/// queue-full, none of them sooner and none of them later.
+#[tokio::test]
+async fn sends_to_a_silent_peer_fail_after_the_timeout() {
+    let network = MemNetwork::new();
+    let limits = jadeite::Limits {
+        queue_per_peer: 2,
+        send_timeout: std::time::Duration::from_millis(300),
+        ..jadeite::Limits::default()
+    };
+    let a = mem_builder(&network, "a", shared_key("k", 6))
+        .limits(limits)
+        .start()
+        .await
+        .expect("a starts");
+    let nobody = jadeite::PlatformId([9; 16]);
+    let started = tokio::time::Instant::now();
+    let sends: Vec<_> = (0u8..4)
+        .map(|n| {
+            let a = a.clone();
+            tokio::spawn(async move { a.send(nobody, vec![n]).await })
+        })
+        .collect();
+    let mut unreachable = 0;
+    let mut queue_full = 0;
+    for send in sends {
+        match send.await.expect("task") {
+            Err(jadeite::SendError::Unreachable(id)) if id == nobody => unreachable += 1,
+            Err(jadeite::SendError::QueueFull(id)) if id == nobody => queue_full += 1,
+            other => panic!("unexpected outcome {other:?}"),
+        }
+    }
+    assert_eq!((unreachable, queue_full), (2, 2));
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+}

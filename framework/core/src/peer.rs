@@ -11,7 +11,7 @@ use jadeite_security::{
     Handshake, HandshakeError, Now, PacketType, PlatformId, Received, RoleName, SecureSession,
     SecurityEvent,
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use jadeite_security::channel::{DATA_HEADER_LEN, DATA_OVERHEAD};
 
@@ -21,7 +21,43 @@ use crate::platform::{Delivery, Inner, host_of, lock, peer_handle, redial};
 use crate::throttle::Verdict;
 use crate::transport::{Connection, TransportAddress};
 
-pub(crate) type PeerHandle = mpsc::Sender<PeerCommand>;
+/// The way into a peer's actor. `send_slots` bounds the sends in flight to
+/// the peer (queued for a session or being sealed): a sender beyond the bound
+/// waits for a slot, which is the layer's backpressure.
+#[derive(Clone)]
+pub(crate) struct PeerHandle {
+    commands: mpsc::Sender<PeerCommand>,
+    pub(crate) send_slots: Arc<Semaphore>,
+}
+
+impl std::ops::Deref for PeerHandle {
+    type Target = mpsc::Sender<PeerCommand>;
+    fn deref(&self) -> &Self::Target {
+        &self.commands
+    }
+}
+
+/// Where a send's outcome goes; holds the send's slot until it is answered.
+pub(crate) struct Reply {
+    outcome: oneshot::Sender<Result<(), SendError>>,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl Reply {
+    pub(crate) fn new(
+        outcome: oneshot::Sender<Result<(), SendError>>,
+        slot: OwnedSemaphorePermit,
+    ) -> Self {
+        Self {
+            outcome,
+            _slot: slot,
+        }
+    }
+
+    fn send(self, result: Result<(), SendError>) {
+        let _ = self.outcome.send(result);
+    }
+}
 
 /// What a platform knows of its session with one peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +78,7 @@ pub(crate) struct LinkId(pub(crate) u64);
 pub(crate) enum PeerCommand {
     Send {
         payload: Vec<u8>,
-        reply: oneshot::Sender<Result<(), SendError>>,
+        reply: Reply,
         deadline: Instant,
     },
     LinkUp {
@@ -103,7 +139,7 @@ struct Session {
 
 struct Queued {
     payload: Vec<u8>,
-    reply: oneshot::Sender<Result<(), SendError>>,
+    reply: Reply,
     deadline: Instant,
 }
 
@@ -123,7 +159,9 @@ struct PeerActor {
 
 pub(crate) fn spawn(inner: Weak<Inner>, peer: PlatformId) -> PeerHandle {
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
-    let own = inner.upgrade().map_or(PlatformId([0; 16]), |i| i.id);
+    let (own, slots) = inner.upgrade().map_or((PlatformId([0; 16]), 1), |i| {
+        (i.id, i.limits.queue_per_peer)
+    });
     let actor = PeerActor {
         inner,
         own,
@@ -138,7 +176,10 @@ pub(crate) fn spawn(inner: Weak<Inner>, peer: PlatformId) -> PeerHandle {
         redial: None,
     };
     tokio::spawn(actor.run(rx));
-    tx
+    PeerHandle {
+        commands: tx,
+        send_slots: Arc::new(Semaphore::new(slots.max(1))),
+    }
 }
 
 /// Starts the reader and writer tasks of a link to `peer`.
@@ -285,7 +326,7 @@ impl PeerActor {
             }
         }
         for queued in self.queue.drain(..) {
-            let _ = queued.reply.send(Err(SendError::Shutdown));
+            queued.reply.send(Err(SendError::Shutdown));
         }
     }
 
@@ -367,7 +408,7 @@ impl PeerActor {
         &mut self,
         inner: &Arc<Inner>,
         payload: Vec<u8>,
-        reply: oneshot::Sender<Result<(), SendError>>,
+        reply: Reply,
         commands: &mut mpsc::Receiver<PeerCommand>,
     ) -> Option<PeerCommand> {
         let mut batch = Batch::new(&self.header(FrameKind::Data).encode());
@@ -393,11 +434,11 @@ impl PeerActor {
         &mut self,
         inner: &Arc<Inner>,
         payload: Vec<u8>,
-        reply: oneshot::Sender<Result<(), SendError>>,
+        reply: Reply,
         deadline: Instant,
     ) {
         if self.queue.len() >= inner.limits.queue_per_peer {
-            let _ = reply.send(Err(SendError::QueueFull(self.peer)));
+            reply.send(Err(SendError::QueueFull(self.peer)));
             return;
         }
         self.queue.push_back(Queued {
@@ -461,7 +502,7 @@ impl PeerActor {
 
     fn fail_queue(&mut self, error: SendError) {
         for queued in self.queue.drain(..) {
-            let _ = queued.reply.send(Err(error.clone()));
+            queued.reply.send(Err(error.clone()));
         }
     }
 
@@ -478,7 +519,7 @@ impl PeerActor {
         let Batch { mut frame, replies } = batch;
         let result = self.seal_and_transmit(inner, &mut frame).await;
         for reply in replies {
-            let _ = reply.send(result.clone());
+            reply.send(result.clone());
         }
     }
 
@@ -783,7 +824,7 @@ impl PeerActor {
         }
         while self.queue.front().is_some_and(|q| now >= q.deadline) {
             if let Some(queued) = self.queue.pop_front() {
-                let _ = queued.reply.send(Err(SendError::Unreachable(self.peer)));
+                queued.reply.send(Err(SendError::Unreachable(self.peer)));
             }
         }
         if let Some((address, at, backoff)) = self.redial.clone()
@@ -812,7 +853,7 @@ const RECORD_HEADER_LEN: usize = 4;
 /// Messages being gathered into one data message, already in frame layout.
 struct Batch {
     frame: Vec<u8>,
-    replies: Vec<oneshot::Sender<Result<(), SendError>>>,
+    replies: Vec<Reply>,
 }
 
 impl Batch {
@@ -839,7 +880,7 @@ impl Batch {
     }
 
     /// Appends one message. `platform.send` bounds its length by `max_payload`.
-    fn push(&mut self, payload: &[u8], reply: oneshot::Sender<Result<(), SendError>>) {
+    fn push(&mut self, payload: &[u8], reply: Reply) {
         let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
         self.frame
             .reserve(RECORD_HEADER_LEN + payload.len() + DATA_OVERHEAD);
@@ -876,10 +917,17 @@ async fn sleep_until(at: Option<Instant>) {
 mod tests {
     use super::*;
 
+    fn reply() -> Reply {
+        let slot = Arc::new(Semaphore::new(1))
+            .try_acquire_owned()
+            .expect("a free slot");
+        Reply::new(oneshot::channel().0, slot)
+    }
+
     fn batch_of(messages: &[&[u8]]) -> Vec<u8> {
         let mut batch = Batch::new(&[0; ROUTING_HEADER_LEN]);
         for message in messages {
-            batch.push(message, oneshot::channel().0);
+            batch.push(message, reply());
         }
         batch.frame[ROUTING_HEADER_LEN + DATA_HEADER_LEN..].to_vec()
     }
@@ -911,7 +959,7 @@ mod tests {
         assert!(batch.fits(BATCH_BYTES - RECORD_HEADER_LEN));
         assert!(!batch.fits(BATCH_BYTES));
         for _ in 0..BATCH_MESSAGES {
-            batch.push(b"x", oneshot::channel().0);
+            batch.push(b"x", reply());
         }
         assert!(batch.is_full());
     }

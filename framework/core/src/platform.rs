@@ -15,15 +15,16 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::error::{PlatformError, SendError};
 use crate::frame::{FrameKind, RoutingHeader};
-use crate::peer::{self, LinkId, PeerCommand, PeerHandle, SessionInfo};
+use crate::peer::{self, LinkId, PeerCommand, PeerHandle, Reply, SessionInfo};
 use crate::throttle::{GuessLimits, GuessThrottle};
 use crate::transport::{Connection, Scheme, Transport, TransportAddress};
 
 /// Bounds of the message layer. The defaults suit a service platform.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Messages waiting for a session to one peer; senders beyond wait (backpressure)
-    /// until `send_timeout`, then fail.
+    /// Sends in flight to one peer (waiting for a session or being sealed);
+    /// senders beyond wait (backpressure) until `send_timeout`, then fail
+    /// with `QueueFull`.
     pub queue_per_peer: usize,
     /// How long `send` waits for a session before failing with `Unreachable`.
     pub send_timeout: Duration,
@@ -355,14 +356,22 @@ impl Platform {
             });
         }
         let peer = peer_handle(&self.inner, to);
-        let (reply, outcome) = oneshot::channel();
         let deadline = Instant::now() + self.inner.limits.send_timeout;
+        // Backpressure: wait for one of the peer's send slots, bounded.
+        let slot = tokio::time::timeout_at(
+            deadline.into(),
+            Arc::clone(&peer.send_slots).acquire_owned(),
+        )
+        .await
+        .map_err(|_| SendError::QueueFull(to))?
+        .map_err(|_| SendError::Shutdown)?;
+        let (reply, outcome) = oneshot::channel();
         let command = PeerCommand::Send {
             payload,
-            reply,
+            reply: Reply::new(reply, slot),
             deadline,
         };
-        tokio::time::timeout(self.inner.limits.send_timeout, peer.send(command))
+        tokio::time::timeout_at(deadline.into(), peer.send(command))
             .await
             .map_err(|_| SendError::QueueFull(to))?
             .map_err(|_| SendError::Shutdown)?;
