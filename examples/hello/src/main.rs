@@ -4,17 +4,33 @@
 //! ```text
 //! hello serve --listen tcp://127.0.0.1:7000 --key orders=<64 hex digits>
 //! hello send --connect tcp://127.0.0.1:7000 --count 10 --key orders=<same hex>
+//!
+//! hello serve --config server.toml [--listen URL]...
+//! hello send --connect tcp://127.0.0.1:7000 --count 10 --config client.toml
 //! ```
 //!
 //! `serve` prints `listening <url>` for each address it listens on (with the
 //! real port when port 0 was asked for), then `ready`, then for each message
 //! `recv <n> from <platform id> roles=<role,...>` and answers it with an ack
 //! carrying `n`. `send` sends messages 1..=N (each `n` as 8 bytes big-endian),
-//! keeps at most W unacknowledged, and prints `sent <S> acked <M>`.
+//! keeps at most W unacknowledged, then prints `peer <platform id>
+//! roles=<role,...>` with the server's roles it verified (if a session was
+//! made) and `sent <S> acked <M>`.
+//!
+//! Roles come either from flags (`--key`, `--password`,
+//! `--accept-unauthenticated`) or from a TOML file given with `--config`
+//! (`Platform::from_config`: name, listen and connect addresses, the
+//! unauthenticated policy, `[roles.NAME]` with secrets read from files or
+//! environment variables, `[limits]`, `[channel]`), never from both. With
+//! `--config`, `serve` listens on the file's `listen` addresses and on every
+//! `--listen`; `send` sends to `--connect` only, though its platform also
+//! listens on and dials whatever the file names.
 //!
 //! Everything for people and scripts goes to stdout; errors and warnings go
-//! to stderr. Secrets given on the command line are visible to other local
-//! users (`ps`): fine for an example, not for production.
+//! to stderr. Usage and config errors exit with status 2, a failed run with 1.
+//! Secrets given on the command line are visible to other local users
+//! (`ps`): fine for an example, not for production; `--config` keeps them in
+//! files or the environment instead.
 
 #![forbid(unsafe_code)]
 
@@ -22,13 +38,14 @@ use std::collections::{BTreeSet, HashSet};
 use std::ffi::OsString;
 use std::fmt;
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use jadeite::security::{Credentials, Password, RoleName, SharedKey, UnauthenticatedPolicy};
 use jadeite::transport::{Scheme, TransportAddress};
-use jadeite::{Delivery, Platform, PlatformBuilder, PlatformId};
+use jadeite::{ConfigFileError, Delivery, Platform, PlatformBuilder, PlatformError, PlatformId};
 use jadeite_tcp::TcpTransport;
 use jadeite_websocket::WebSocketTransport;
 use tokio::sync::Semaphore;
@@ -37,8 +54,11 @@ use tokio::time::Instant;
 const USAGE: &str = "\
 Usage:
   hello serve --listen URL [--listen URL]... [ROLES] [--accept-unauthenticated]
+  hello serve --config FILE [--listen URL]...
   hello send --connect URL --count N [--window W] [--timeout-secs S]
              [ROLES] [--accept-unauthenticated]
+  hello send --connect URL --count N [--window W] [--timeout-secs S]
+             --config FILE
   hello --help
 
 URL   tcp://HOST:PORT or ws://HOST:PORT/PATH (serve: port 0 picks a free port)
@@ -52,14 +72,25 @@ ROLES any number of
       keep a session in which no role of the peer verified (encryption only);
       without it such a handshake is refused. Both ends need it when they
       share no role.
+--config FILE
+      take the platform from a TOML file instead: name, listen, connect,
+      unauthenticated = \"refuse\" | \"accept\", [roles.NAME] with
+      shared_key_file / shared_key_env (hex), password_file / password_env,
+      certificate_chain + private_key, trust_anchor; [limits], [channel].
+      Relative paths are relative to FILE. Cannot be combined with ROLES or
+      --accept-unauthenticated. serve listens on the file's listen addresses
+      and on every --listen; send sends to --connect only (its platform still
+      listens on and dials what the file names).
 
 serve prints `listening URL` for each address, then `ready`, then one line
   `recv N from PLATFORM roles=ROLE,ROLE,...` per message, which it
   acknowledges. It runs until SIGINT or SIGTERM (exit status 0).
 send sends messages 1..=N (N >= 1) with at most W unacknowledged (default 16),
-  waits at most S seconds in all (default 30), prints `sent SENT acked ACKED`
-  and exits with 0 if every message was acknowledged, 1 otherwise.
-Bad usage exits with status 2.";
+  waits at most S seconds in all (default 30), prints
+  `peer PLATFORM roles=ROLE,ROLE,...` (the server's roles that verified) if a
+  session was made, then `sent SENT acked ACKED`, and exits with 0 if every
+  message was acknowledged, 1 otherwise.
+Bad usage or a bad config file exits with status 2.";
 
 const DEFAULT_WINDOW: usize = 16;
 const MAX_WINDOW: usize = 65_536;
@@ -67,6 +98,8 @@ const DEFAULT_TIMEOUT_SECS: u64 = 30;
 const MAX_TIMEOUT_SECS: u64 = 1_000_000;
 /// Acks being sent at once by `serve`; receiving waits beyond that.
 const MAX_PENDING_ACKS: usize = 1024;
+/// How long `send` waits for the server's verified roles after the exchange.
+const PEER_QUERY_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -100,8 +133,9 @@ enum Command {
 
 #[derive(Debug)]
 struct ServeArgs {
+    /// `--listen` flags; with `--config`, in addition to the file's `listen`.
     listen: Vec<TransportAddress>,
-    security: Security,
+    setup: Setup,
 }
 
 #[derive(Debug)]
@@ -110,7 +144,60 @@ struct SendArgs {
     count: u64,
     window: usize,
     timeout: Duration,
-    security: Security,
+    setup: Setup,
+}
+
+/// Where the platform's roles and policy come from.
+#[derive(Debug)]
+enum Setup {
+    /// `--key`, `--password`, `--accept-unauthenticated`.
+    Flags(Security),
+    /// A TOML file (`--config`), read by `Platform::from_config`.
+    Config(PathBuf),
+}
+
+impl Setup {
+    /// Refuses role flags next to `--config`: the file alone describes the roles.
+    fn new(security: Security, config: Option<PathBuf>) -> Result<Self, UsageError> {
+        match (config, security.first_flag) {
+            (None, _) => Ok(Self::Flags(security)),
+            (Some(path), None) => Ok(Self::Config(path)),
+            (Some(_), Some(flag)) => Err(UsageError(format!(
+                "--config cannot be combined with {flag}: with --config the roles and \
+                 the unauthenticated policy come from the file alone"
+            ))),
+        }
+    }
+
+    /// The builder, with the TCP and WebSocket transports; `name` unless the
+    /// config file names the platform.
+    fn builder(self, name: &str) -> Result<PlatformBuilder, ConfigFileError> {
+        let builder = match self {
+            Self::Flags(security) => security.builder(name),
+            Self::Config(path) => Platform::from_config(path)?,
+        };
+        Ok(builder
+            .transport(Arc::new(TcpTransport::new()))
+            .transport(Arc::new(WebSocketTransport::new())))
+    }
+}
+
+/// `--config FILE`, at most once.
+fn parse_config(
+    config: &mut Option<PathBuf>,
+    flag: &str,
+    inline: Option<String>,
+    args: &mut Args,
+) -> Result<(), UsageError> {
+    if config.is_some() {
+        return Err(UsageError(format!("{flag} is given more than once")));
+    }
+    let value = args.value(flag, inline)?;
+    if value.is_empty() {
+        return Err(UsageError(format!("{flag} needs a file name")));
+    }
+    *config = Some(PathBuf::from(value));
+    Ok(())
 }
 
 /// Roles and policy, common to both subcommands.
@@ -119,6 +206,8 @@ struct Security {
     credentials: Credentials,
     roles: BTreeSet<RoleName>,
     accept_unauthenticated: bool,
+    /// The first of these flags given, to name it in a conflict with `--config`.
+    first_flag: Option<&'static str>,
 }
 
 impl Security {
@@ -130,7 +219,14 @@ impl Security {
         inline: Option<String>,
         args: &mut Args,
     ) -> Result<bool, UsageError> {
-        match flag {
+        let known = match flag {
+            "--key" => "--key",
+            "--password" => "--password",
+            "--accept-unauthenticated" => "--accept-unauthenticated",
+            _ => return Ok(false),
+        };
+        self.first_flag.get_or_insert(known);
+        match known {
             "--key" => {
                 let value = args.value(flag, inline)?;
                 let (role, hex) = self.role_and_secret(flag, &value)?;
@@ -156,11 +252,10 @@ impl Security {
                 self.credentials =
                     std::mem::take(&mut self.credentials).with_password(role, password);
             }
-            "--accept-unauthenticated" => {
+            _ => {
                 no_value(flag, inline)?;
                 self.accept_unauthenticated = true;
             }
-            _ => return Ok(false),
         }
         Ok(true)
     }
@@ -197,8 +292,6 @@ impl Security {
         Platform::builder(name)
             .credentials(self.credentials)
             .unauthenticated(policy)
-            .transport(Arc::new(TcpTransport::new()))
-            .transport(Arc::new(WebSocketTransport::new()))
     }
 }
 
@@ -274,18 +367,25 @@ fn parse(raw: Vec<OsString>) -> Result<Command, UsageError> {
 fn parse_serve(mut args: Args) -> Result<Command, UsageError> {
     let mut listen = Vec::new();
     let mut security = Security::default();
+    let mut config = None;
     while let Some((flag, inline)) = args.next_flag()? {
         match flag.as_str() {
             "--help" => return Ok(Command::Help),
             "--listen" => listen.push(parse_url(&flag, &args.value(&flag, inline)?)?),
+            "--config" => parse_config(&mut config, &flag, inline, &mut args)?,
             _ if security.take(&flag, inline, &mut args)? => {}
             _ => return Err(UsageError(format!("serve: unknown option {flag}"))),
         }
     }
-    if listen.is_empty() {
-        return Err(UsageError("serve needs --listen URL".to_owned()));
+    // With --config the file may name the addresses; whether the platform
+    // ends up listening anywhere is checked once it has started.
+    if listen.is_empty() && config.is_none() {
+        return Err(UsageError(
+            "serve needs --listen URL (or --config FILE)".to_owned(),
+        ));
     }
-    Ok(Command::Serve(ServeArgs { listen, security }))
+    let setup = Setup::new(security, config)?;
+    Ok(Command::Serve(ServeArgs { listen, setup }))
 }
 
 fn parse_send(mut args: Args) -> Result<Command, UsageError> {
@@ -294,6 +394,7 @@ fn parse_send(mut args: Args) -> Result<Command, UsageError> {
     let mut window = DEFAULT_WINDOW;
     let mut timeout_secs = DEFAULT_TIMEOUT_SECS;
     let mut security = Security::default();
+    let mut config = None;
     while let Some((flag, inline)) = args.next_flag()? {
         match flag.as_str() {
             "--help" => return Ok(Command::Help),
@@ -317,6 +418,7 @@ fn parse_send(mut args: Args) -> Result<Command, UsageError> {
                 timeout_secs =
                     parse_number(&flag, &args.value(&flag, inline)?, 1, MAX_TIMEOUT_SECS)?;
             }
+            "--config" => parse_config(&mut config, &flag, inline, &mut args)?,
             _ if security.take(&flag, inline, &mut args)? => {}
             _ => return Err(UsageError(format!("send: unknown option {flag}"))),
         }
@@ -326,7 +428,7 @@ fn parse_send(mut args: Args) -> Result<Command, UsageError> {
         count: count.ok_or_else(|| UsageError("send needs --count N".to_owned()))?,
         window,
         timeout: Duration::from_secs(timeout_secs),
-        security,
+        setup: Setup::new(security, config)?,
     }))
 }
 
@@ -355,7 +457,7 @@ fn parse_number(flag: &str, text: &str, min: u64, max: u64) -> Result<u64, Usage
 
 /// 64..=128 hex digits, an even number of them, as bytes.
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !(64..=128).contains(&text.len()) || text.len() % 2 != 0 {
+    if !(64..=128).contains(&text.len()) || !text.len().is_multiple_of(2) {
         return None;
     }
     text.as_bytes()
@@ -379,6 +481,28 @@ fn say(line: fmt::Arguments<'_>) {
     let _ = stdout.flush();
 }
 
+/// `a,b,c`: role names, in order (a `BTreeSet` is sorted).
+fn role_list(roles: &BTreeSet<RoleName>) -> String {
+    roles
+        .iter()
+        .map(RoleName::as_str)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Exit status for a platform that would not start: 2 when its configuration
+/// is at fault (no transport for a scheme, invalid security settings or
+/// limits), 1 otherwise (an address in use, ...).
+fn start_failure(error: &PlatformError) -> ExitCode {
+    eprintln!("error: cannot start the platform: {error}");
+    match error {
+        PlatformError::Config(_) | PlatformError::Limits(_) | PlatformError::NoTransport(_) => {
+            ExitCode::from(2)
+        }
+        _ => ExitCode::FAILURE,
+    }
+}
+
 /// The `n` of a hello message or ack: exactly 8 bytes, big-endian.
 fn number(payload: &[u8]) -> Option<u64> {
     <[u8; 8]>::try_from(payload).ok().map(u64::from_be_bytes)
@@ -396,18 +520,32 @@ async fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut builder = args.security.builder("hello-server");
+    let mut builder = match args.setup.builder("hello-server") {
+        Ok(builder) => builder,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
     for address in &args.listen {
         builder = builder.listen(address.clone());
     }
     let platform = match builder.start().await {
         Ok(platform) => platform,
-        Err(error) => {
-            eprintln!("error: cannot start the platform: {error}");
-            return ExitCode::FAILURE;
-        }
+        Err(error) => return start_failure(&error),
     };
-    for address in platform.listen_addresses() {
+    let addresses = platform.listen_addresses();
+    if addresses.is_empty() {
+        // Only possible with --config (without it, --listen is required):
+        // the file has no `listen` address and no --listen was given.
+        platform.shutdown();
+        eprintln!(
+            "error: serve would listen nowhere: give --listen URL or a `listen` \
+             address in the config file"
+        );
+        return ExitCode::from(2);
+    }
+    for address in addresses {
         say(format_args!("listening {address}"));
     }
     say(format_args!("ready"));
@@ -436,10 +574,9 @@ async fn answer(platform: &Platform, acks: &Arc<Semaphore>, delivery: Delivery) 
         );
         return;
     };
-    let roles: Vec<&str> = delivery.roles.iter().map(RoleName::as_str).collect();
     say(format_args!(
         "recv {n} from {from} roles={}",
-        roles.join(",")
+        role_list(&delivery.roles)
     ));
     let Ok(permit) = Arc::clone(acks).acquire_owned().await else {
         return;
@@ -491,25 +628,41 @@ impl StopSignal {
 
 async fn send(args: SendArgs) -> ExitCode {
     let deadline = Instant::now() + args.timeout;
-    let platform = match args.security.builder("hello-client").start().await {
-        Ok(platform) => platform,
+    let builder = match args.setup.builder("hello-client") {
+        Ok(builder) => builder,
         Err(error) => {
-            eprintln!("error: cannot start the platform: {error}");
-            return ExitCode::FAILURE;
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
         }
+    };
+    let platform = match builder.start().await {
+        Ok(platform) => platform,
+        Err(error) => return start_failure(&error),
     };
     let mut run = Run {
         count: args.count,
         sent: 0,
         acked: 0,
     };
+    let mut server = None;
     let outcome = match tokio::time::timeout_at(deadline, platform.connect(&args.connect)).await {
         Err(_) => Err(format!("no connection to {} in time", args.connect)),
         Ok(Err(error)) => Err(format!("cannot connect to {}: {error}", args.connect)),
-        Ok(Ok(peer)) => run.exchange(&platform, peer, args.window, deadline).await,
+        Ok(Ok(peer)) => {
+            server = Some(peer);
+            run.exchange(&platform, peer, args.window, deadline).await
+        }
     };
     if let Err(error) = outcome {
         eprintln!("error: {error}");
+    }
+    if let Some(peer) = server {
+        // Before shutdown, which ends the session. The peer's actor answers
+        // between other work, so this waits a little, never forever.
+        let roles = tokio::time::timeout(PEER_QUERY_TIMEOUT, platform.peer_roles(peer)).await;
+        if let Ok(Some(roles)) = roles {
+            say(format_args!("peer {peer} roles={}", role_list(&roles)));
+        }
     }
     say(format_args!("sent {} acked {}", run.sent, run.acked));
     platform.shutdown();
@@ -610,8 +763,11 @@ mod tests {
             panic!("serve parses");
         };
         assert_eq!(serve.listen.len(), 2);
-        assert_eq!(serve.security.roles.len(), 2);
-        assert!(serve.security.accept_unauthenticated);
+        let Setup::Flags(security) = &serve.setup else {
+            panic!("roles from flags");
+        };
+        assert_eq!(security.roles.len(), 2);
+        assert!(security.accept_unauthenticated);
 
         let Ok(Command::Send(send)) = parse_strs(&[
             "send",
@@ -626,7 +782,10 @@ mod tests {
         };
         assert_eq!((send.count, send.window), (5, DEFAULT_WINDOW));
         assert_eq!(send.timeout, Duration::from_secs(DEFAULT_TIMEOUT_SECS));
-        assert!(!send.security.accept_unauthenticated);
+        let Setup::Flags(security) = &send.setup else {
+            panic!("roles from flags");
+        };
+        assert!(!security.accept_unauthenticated);
     }
 
     #[test]
@@ -718,6 +877,118 @@ mod tests {
         assert!(parse_strs(&[]).is_err());
         assert!(parse_strs(&["frobnicate"]).is_err());
         assert!(matches!(parse_strs(&["--help"]), Ok(Command::Help)));
+    }
+
+    #[test]
+    fn config_replaces_role_flags() {
+        let Ok(Command::Serve(serve)) = parse_strs(&["serve", "--config", "server.toml"]) else {
+            panic!("serve --config parses without --listen");
+        };
+        assert!(serve.listen.is_empty());
+        assert!(matches!(&serve.setup, Setup::Config(path) if path.as_os_str() == "server.toml"));
+
+        let Ok(Command::Serve(serve)) = parse_strs(&[
+            "serve",
+            "--config=server.toml",
+            "--listen",
+            "ws://127.0.0.1:0/hello",
+        ]) else {
+            panic!("serve --config --listen parses");
+        };
+        assert_eq!(serve.listen.len(), 1);
+
+        let Ok(Command::Send(send)) = parse_strs(&[
+            "send",
+            "--connect",
+            "tcp://127.0.0.1:9",
+            "--count",
+            "3",
+            "--config",
+            "client.toml",
+        ]) else {
+            panic!("send --config parses");
+        };
+        assert!(matches!(&send.setup, Setup::Config(path) if path.as_os_str() == "client.toml"));
+
+        let key = format!("a={KEY}");
+        for (args, flag) in [
+            (vec!["serve", "--config", "f.toml", "--key", &key], "--key"),
+            (vec!["serve", "--key", &key, "--config", "f.toml"], "--key"),
+            (
+                vec!["serve", "--config", "f.toml", "--password", "a=x"],
+                "--password",
+            ),
+            (
+                vec![
+                    "serve",
+                    "--accept-unauthenticated",
+                    "--listen",
+                    "tcp://h:1",
+                    "--config=f",
+                ],
+                "--accept-unauthenticated",
+            ),
+            (
+                vec![
+                    "send",
+                    "--connect",
+                    "tcp://h:1",
+                    "--count",
+                    "1",
+                    "--config",
+                    "f",
+                    "--password",
+                    "a=x",
+                ],
+                "--password",
+            ),
+            (
+                vec![
+                    "send",
+                    "--connect",
+                    "tcp://h:1",
+                    "--count",
+                    "1",
+                    "--accept-unauthenticated",
+                    "--config",
+                    "f",
+                ],
+                "--accept-unauthenticated",
+            ),
+        ] {
+            match parse_strs(&args) {
+                Err(UsageError(message)) => {
+                    assert!(
+                        message.contains("--config") && message.contains(flag),
+                        "{args:?}: {message}"
+                    );
+                    assert!(!message.contains(KEY), "{message}");
+                }
+                Ok(command) => panic!("{args:?} parsed as {command:?}"),
+            }
+        }
+        for args in [
+            vec!["serve", "--config"],
+            vec!["serve", "--config="],
+            vec!["serve", "--config", "a", "--config", "b"],
+            vec![
+                "send",
+                "--connect",
+                "tcp://h:1",
+                "--count",
+                "1",
+                "--config",
+                "a",
+                "--config=b",
+            ],
+        ] {
+            match parse_strs(&args) {
+                Err(UsageError(message)) => {
+                    assert!(message.contains("--config"), "{args:?}: {message}")
+                }
+                Ok(command) => panic!("{args:?} parsed as {command:?}"),
+            }
+        }
     }
 
     #[test]
