@@ -437,7 +437,7 @@ fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
 
 /// An even number of hex digits as bytes.
 fn decode_hex(text: &str) -> Option<Zeroizing<Vec<u8>>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     let digit = |b: u8| (b as char).to_digit(16);
