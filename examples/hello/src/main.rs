@@ -7,6 +7,8 @@
 //!
 //! hello serve --config server.toml [--listen URL]...
 //! hello send --connect tcp://127.0.0.1:7000 --count 10 --config client.toml
+//!
+//! hello demo
 //! ```
 //!
 //! `serve` prints `listening <url>` for each address it listens on (with the
@@ -16,6 +18,21 @@
 //! keeps at most W unacknowledged, then prints `peer <platform id>
 //! roles=<role,...>` with the server's roles it verified (if a session was
 //! made) and `sent <S> acked <M>`.
+//!
+//! `demo` shows both ends at once: it starts this same binary
+//! (`std::env::current_exe`) as a child `hello serve` on
+//! `tcp://127.0.0.1:0` and `ws://127.0.0.1:0/hello` with a shared-key role
+//! `orders` and a password role `logistics` (a fresh random 32-byte key and
+//! password, never printed), reads its `listening` lines and `ready`, then
+//! runs `send` in process three times, each from a new platform: over TCP and
+//! over WebSocket with the server's key and password, then over TCP with the
+//! key and a wrong password. Every line the child writes is relayed with the
+//! prefix `serve| `, so its `recv ... roles=` lines show what the server
+//! verified; `send`'s own `peer` and `sent` lines show the rest. It checks
+//! each run (all acknowledged; both roles verified on both sides, and in the
+//! last run `orders` alone), prints `demo ok: ...` and exits with 0 only if
+//! all three went as expected. The child is killed and reaped on every way
+//! out, errors and SIGINT/SIGTERM (status 130) included.
 //!
 //! Roles come either from flags (`--key`, `--password`,
 //! `--accept-unauthenticated`) or from a TOML file given with `--config`
@@ -30,19 +47,22 @@
 //! to stderr. Usage and config errors exit with status 2, a failed run with 1.
 //! Secrets given on the command line are visible to other local users
 //! (`ps`): fine for an example, not for production; `--config` keeps them in
-//! files or the environment instead.
+//! files or the environment instead. (`demo` passes its throwaway secrets to
+//! its child that way too.)
 
 #![forbid(unsafe_code)]
 
 use std::collections::{BTreeSet, HashSet};
 use std::ffi::OsString;
 use std::fmt;
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
-use std::process::ExitCode;
+use std::process::{Child, ExitCode, Stdio};
 use std::sync::Arc;
+use std::thread;
 use std::time::Duration;
 
+use jadeite::security::primitives::Secret;
 use jadeite::security::{Credentials, Password, RoleName, SharedKey, UnauthenticatedPolicy};
 use jadeite::transport::{Scheme, TransportAddress};
 use jadeite::{ConfigFileError, Delivery, Platform, PlatformBuilder, PlatformError, PlatformId};
@@ -59,6 +79,7 @@ Usage:
              [ROLES] [--accept-unauthenticated]
   hello send --connect URL --count N [--window W] [--timeout-secs S]
              --config FILE
+  hello demo
   hello --help
 
 URL   tcp://HOST:PORT or ws://HOST:PORT/PATH (serve: port 0 picks a free port)
@@ -90,6 +111,15 @@ send sends messages 1..=N (N >= 1) with at most W unacknowledged (default 16),
   `peer PLATFORM roles=ROLE,ROLE,...` (the server's roles that verified) if a
   session was made, then `sent SENT acked ACKED`, and exits with 0 if every
   message was acknowledged, 1 otherwise.
+demo starts this binary as `hello serve` in a child process on
+  tcp://127.0.0.1:0 and ws://127.0.0.1:0/hello with a shared-key role
+  `orders` and a password role `logistics` (fresh random secrets, not
+  printed), relays its lines prefixed with `serve| `, and runs `send` against
+  it three times with 5 messages: over TCP and over WebSocket with the right
+  key and password, then over TCP with a wrong password, whose role must then
+  be missing from the roles both sides verified. Exits with 0 if all three
+  runs went as expected, 1 otherwise, 130 on SIGINT or SIGTERM; the child is
+  always stopped.
 Bad usage or a bad config file exits with status 2.";
 
 const DEFAULT_WINDOW: usize = 16;
@@ -117,6 +147,7 @@ async fn main() -> ExitCode {
         }
         Command::Serve(args) => serve(args).await,
         Command::Send(args) => send(args).await,
+        Command::Demo => demo().await,
     }
 }
 
@@ -129,6 +160,7 @@ enum Command {
     Help,
     Serve(ServeArgs),
     Send(SendArgs),
+    Demo,
 }
 
 #[derive(Debug)]
@@ -353,13 +385,27 @@ fn parse(raw: Vec<OsString>) -> Result<Command, UsageError> {
     let subcommand = args
         .0
         .next()
-        .ok_or_else(|| UsageError("missing subcommand (serve or send)".to_owned()))?;
+        .ok_or_else(|| UsageError("missing subcommand (serve, send or demo)".to_owned()))?;
     match subcommand.as_str() {
         "serve" => parse_serve(args),
         "send" => parse_send(args),
+        "demo" => parse_demo(args),
         "help" | "--help" | "-h" => Ok(Command::Help),
         other => Err(UsageError(format!(
-            "unknown subcommand {other:?} (expected serve or send)"
+            "unknown subcommand {other:?} (expected serve, send or demo)"
+        ))),
+    }
+}
+
+fn parse_demo(mut args: Args) -> Result<Command, UsageError> {
+    let next = args
+        .next_flag()
+        .map_err(|UsageError(message)| UsageError(format!("demo: {message}")))?;
+    match next {
+        None => Ok(Command::Demo),
+        Some((flag, _)) if flag == "--help" => Ok(Command::Help),
+        Some((flag, _)) => Err(UsageError(format!(
+            "demo: unknown option {flag} (demo takes no options)"
         ))),
     }
 }
@@ -627,17 +673,47 @@ impl StopSignal {
 // ---------------------------------------------------------------------------
 
 async fn send(args: SendArgs) -> ExitCode {
+    match run_send(args).await {
+        Ok(report) if report.all_acked() => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(status) => status,
+    }
+}
+
+/// What one `send` did; its `peer` and `sent` lines are printed already.
+#[derive(Debug)]
+struct SendReport {
+    /// The sending platform: the one `serve` names in its `recv` lines.
+    client: PlatformId,
+    /// The server's roles this side verified, if a session was made.
+    server_roles: Option<Arc<BTreeSet<RoleName>>>,
+    count: u64,
+    sent: u64,
+    acked: u64,
+}
+
+impl SendReport {
+    fn all_acked(&self) -> bool {
+        self.acked == self.count
+    }
+}
+
+/// The whole of `send` but the exit status: starts the platform, runs the
+/// exchange, prints `peer ...` and `sent ... acked ...`. `Err` carries the
+/// exit status when the platform could not be built or started (the error
+/// is printed).
+async fn run_send(args: SendArgs) -> Result<SendReport, ExitCode> {
     let deadline = Instant::now() + args.timeout;
     let builder = match args.setup.builder("hello-client") {
         Ok(builder) => builder,
         Err(error) => {
             eprintln!("error: {error}");
-            return ExitCode::from(2);
+            return Err(ExitCode::from(2));
         }
     };
     let platform = match builder.start().await {
         Ok(platform) => platform,
-        Err(error) => return start_failure(&error),
+        Err(error) => return Err(start_failure(&error)),
     };
     let mut run = Run {
         count: args.count,
@@ -656,21 +732,25 @@ async fn send(args: SendArgs) -> ExitCode {
     if let Err(error) = outcome {
         eprintln!("error: {error}");
     }
+    let mut server_roles = None;
     if let Some(peer) = server {
         // Before shutdown, which ends the session. The peer's actor answers
         // between other work, so this waits a little, never forever.
         let roles = tokio::time::timeout(PEER_QUERY_TIMEOUT, platform.peer_roles(peer)).await;
         if let Ok(Some(roles)) = roles {
             say(format_args!("peer {peer} roles={}", role_list(&roles)));
+            server_roles = Some(roles);
         }
     }
     say(format_args!("sent {} acked {}", run.sent, run.acked));
     platform.shutdown();
-    if run.acked == run.count {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    Ok(SendReport {
+        client: platform.id(),
+        server_roles,
+        count: run.count,
+        sent: run.sent,
+        acked: run.acked,
+    })
 }
 
 #[derive(Debug)]
@@ -722,6 +802,376 @@ impl Run {
             }
         }
         Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// demo
+// ---------------------------------------------------------------------------
+
+/// Messages each demo run sends.
+const DEMO_COUNT: u64 = 5;
+/// `--timeout-secs` of each demo run.
+const DEMO_SEND_TIMEOUT: Duration = Duration::from_secs(20);
+/// Longest wait for the child's `ready`, and for its `recv` lines after a run.
+const DEMO_PATIENCE: Duration = Duration::from_secs(30);
+/// The demo's roles: one proved by a shared key, one by a password.
+const DEMO_KEY_ROLE: &str = "orders";
+const DEMO_PASSWORD_ROLE: &str = "logistics";
+/// Put before every line the child writes, on stdout and on stderr.
+const SERVE_PREFIX: &str = "serve| ";
+
+/// Exit status after SIGINT or SIGTERM (128 + SIGINT, as shells report it).
+const INTERRUPTED: u8 = 130;
+
+/// `hello demo`: `serve` as a child process, three `send` runs against it.
+async fn demo() -> ExitCode {
+    let mut stop = match StopSignal::new() {
+        Ok(stop) => stop,
+        Err(error) => {
+            eprintln!("error: cannot watch for SIGTERM: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let secrets = match DemoSecrets::generate() {
+        Ok(secrets) => secrets,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut serve = match ServeChild::spawn(&secrets) {
+        Ok(serve) => serve,
+        Err(error) => {
+            eprintln!("error: cannot start hello serve: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = tokio::select! {
+        biased;
+        () = stop.wait() => None,
+        outcome = run_demo(&mut serve, &secrets) => Some(outcome),
+    };
+    // Kills and reaps the child, and relays what it wrote last, on every path.
+    drop(serve);
+    match outcome {
+        None => {
+            eprintln!("demo: interrupted; hello serve is stopped");
+            ExitCode::from(INTERRUPTED)
+        }
+        Some(Ok(())) => {
+            say(format_args!(
+                "demo ok: every message acknowledged; the wrong password's role \
+                 verified on neither side"
+            ));
+            ExitCode::SUCCESS
+        }
+        Some(Err(error)) => {
+            eprintln!("demo failed: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One `send` run of the demo and what it must show.
+#[derive(Debug)]
+struct DemoRun<'a> {
+    url: TransportAddress,
+    password: &'a str,
+    /// How the run's secrets compare with the server's, for people.
+    secrets: &'static str,
+    /// The verified roles expected on both sides, as `role_list` prints them.
+    roles: String,
+}
+
+async fn run_demo(serve: &mut ServeChild, secrets: &DemoSecrets) -> Result<(), String> {
+    let (tcp, ws) = serve.wait_ready().await?;
+    let both = role_list(&BTreeSet::from([
+        demo_role(DEMO_KEY_ROLE)?,
+        demo_role(DEMO_PASSWORD_ROLE)?,
+    ]));
+    let runs = [
+        DemoRun {
+            url: tcp.clone(),
+            password: &secrets.password,
+            secrets: "the server's key and password",
+            roles: both.clone(),
+        },
+        DemoRun {
+            url: ws,
+            password: &secrets.password,
+            secrets: "the server's key and password",
+            roles: both,
+        },
+        DemoRun {
+            url: tcp,
+            password: &secrets.wrong_password,
+            secrets: "the server's key and a wrong password",
+            roles: DEMO_KEY_ROLE.to_owned(),
+        },
+    ];
+    let total = runs.len();
+    for (index, run) in runs.into_iter().enumerate() {
+        let n = index + 1;
+        say(format_args!(
+            "demo: run {n} of {total}: hello send --connect {} --count {DEMO_COUNT} \
+             with {}",
+            run.url, run.secrets
+        ));
+        let args = SendArgs {
+            connect: run.url,
+            count: DEMO_COUNT,
+            window: DEFAULT_WINDOW,
+            timeout: DEMO_SEND_TIMEOUT,
+            setup: Setup::Flags(demo_security(secrets, run.password)?),
+        };
+        let report = run_send(args)
+            .await
+            .map_err(|_| format!("run {n}: the sending platform did not start"))?;
+        if !report.all_acked() {
+            return Err(format!(
+                "run {n}: {} of {} messages sent, {} acknowledged",
+                report.sent, report.count, report.acked
+            ));
+        }
+        let server_roles = report.server_roles.as_deref().map(role_list);
+        if server_roles.as_deref() != Some(run.roles.as_str()) {
+            return Err(format!(
+                "run {n}: the sender verified the server's roles {}, expected {}",
+                server_roles.as_deref().unwrap_or("(no session)"),
+                run.roles
+            ));
+        }
+        let client_roles = serve.recv_lines(report.client, DEMO_COUNT).await?;
+        if client_roles != BTreeSet::from([run.roles.clone()]) {
+            return Err(format!(
+                "run {n}: the server verified the sender's roles {client_roles:?}, \
+                 expected {}",
+                run.roles
+            ));
+        }
+        say(format_args!(
+            "demo: run {n} ok: {} of {} acknowledged; verified roles={} on both sides",
+            report.acked, report.count, run.roles
+        ));
+    }
+    Ok(())
+}
+
+fn demo_role(name: &str) -> Result<RoleName, String> {
+    RoleName::new(name).map_err(|error| format!("role {name}: {error}"))
+}
+
+/// The demo's roles for one run: the server's key, and `password`.
+fn demo_security(secrets: &DemoSecrets, password: &str) -> Result<Security, String> {
+    let key_role = demo_role(DEMO_KEY_ROLE)?;
+    let password_role = demo_role(DEMO_PASSWORD_ROLE)?;
+    let key =
+        SharedKey::new(secrets.key.expose()).map_err(|error| format!("the demo key: {error}"))?;
+    let password =
+        Password::new(password).map_err(|error| format!("the demo password: {error}"))?;
+    Ok(Security {
+        credentials: Credentials::new()
+            .with_shared_key(key_role.clone(), key)
+            .with_password(password_role.clone(), password),
+        roles: BTreeSet::from([key_role, password_role]),
+        accept_unauthenticated: false,
+        first_flag: None,
+    })
+}
+
+/// Fresh random secrets for one demo; never printed.
+struct DemoSecrets {
+    key: Secret<32>,
+    password: String,
+    wrong_password: String,
+}
+
+impl fmt::Debug for DemoSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DemoSecrets(..)")
+    }
+}
+
+impl DemoSecrets {
+    fn generate() -> Result<Self, String> {
+        let failed = |error| format!("random number generator failed: {error}");
+        let password = || Secret::<12>::random().map(|bytes| encode_hex(bytes.expose()));
+        let key = Secret::random().map_err(failed)?;
+        let password = password().map_err(failed)?;
+        let mut wrong_password = password.clone();
+        while wrong_password == password {
+            wrong_password = Secret::<12>::random()
+                .map(|bytes| encode_hex(bytes.expose()))
+                .map_err(failed)?;
+        }
+        Ok(Self {
+            key,
+            password,
+            wrong_password,
+        })
+    }
+}
+
+fn encode_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `hello serve` running as a child process. Dropping it kills and reaps the
+/// child and waits until everything it wrote is relayed.
+struct ServeChild {
+    child: Child,
+    /// The child's stdout lines (each also relayed to stdout with the prefix).
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    relays: Vec<thread::JoinHandle<()>>,
+}
+
+impl fmt::Debug for ServeChild {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServeChild")
+            .field("pid", &self.child.id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServeChild {
+    /// Starts this binary as `hello serve` on TCP and WebSocket, port 0,
+    /// with the demo's key and (right) password, and says so.
+    fn spawn(secrets: &DemoSecrets) -> std::io::Result<Self> {
+        let key = format!("{DEMO_KEY_ROLE}={}", encode_hex(secrets.key.expose()));
+        let password = format!("{DEMO_PASSWORD_ROLE}={}", secrets.password);
+        let child = std::process::Command::new(std::env::current_exe()?)
+            .args(["serve", "--listen", "tcp://127.0.0.1:0"])
+            .args(["--listen", "ws://127.0.0.1:0/hello"])
+            .args(["--key", &key, "--password", &password])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
+        let mut serve = Self {
+            child,
+            lines,
+            relays: Vec::new(),
+        };
+        // Before the relays start, so this line comes before the child's.
+        say(format_args!(
+            "demo: started hello serve (pid {}) with a shared-key role {DEMO_KEY_ROLE} \
+             and a password role {DEMO_PASSWORD_ROLE} (fresh random secrets, not shown)",
+            serve.child.id()
+        ));
+        let missing = || std::io::Error::other("the child's output is not piped");
+        let stdout = serve.child.stdout.take().ok_or_else(missing)?;
+        let stderr = serve.child.stderr.take().ok_or_else(missing)?;
+        serve.relays.push(thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                say(format_args!("{SERVE_PREFIX}{line}"));
+                // Once the demo stopped listening, relaying alone goes on.
+                let _ = tx.send(line);
+            }
+        }));
+        serve.relays.push(thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                eprintln!("{SERVE_PREFIX}{line}");
+            }
+        }));
+        Ok(serve)
+    }
+
+    /// The next stdout line, waiting until `deadline`.
+    async fn next_line(&mut self, deadline: Instant, waiting_for: &str) -> Result<String, String> {
+        match tokio::time::timeout_at(deadline, self.lines.recv()).await {
+            Ok(Some(line)) => Ok(line),
+            Ok(None) => Err(format!(
+                "hello serve closed its output ({}) while the demo waited for {waiting_for}",
+                self.status()
+            )),
+            Err(_) => Err(format!(
+                "no {waiting_for} from hello serve within {DEMO_PATIENCE:?}"
+            )),
+        }
+    }
+
+    /// The child's exit status if it has ended, for error messages.
+    fn status(&mut self) -> String {
+        match self.child.try_wait() {
+            Ok(Some(status)) => status.to_string(),
+            Ok(None) => "still running".to_owned(),
+            Err(error) => format!("status unknown: {error}"),
+        }
+    }
+
+    /// Reads `listening URL` lines up to `ready`; the TCP and the WebSocket URL.
+    async fn wait_ready(&mut self) -> Result<(TransportAddress, TransportAddress), String> {
+        let deadline = Instant::now() + DEMO_PATIENCE;
+        let (mut tcp, mut ws) = (None, None);
+        loop {
+            let line = self.next_line(deadline, "`ready`").await?;
+            if line == "ready" {
+                break;
+            }
+            let url = line
+                .strip_prefix("listening ")
+                .ok_or_else(|| format!("unexpected line from hello serve: {line:?}"))?;
+            let address: TransportAddress = url
+                .parse()
+                .map_err(|error| format!("hello serve listens on {url:?}: {error}"))?;
+            match address.scheme() {
+                Scheme::Tcp => tcp = Some(address),
+                Scheme::WebSocket => ws = Some(address),
+                _ => return Err(format!("hello serve listens on {url:?}")),
+            }
+        }
+        match (tcp, ws) {
+            (Some(tcp), Some(ws)) => Ok((tcp, ws)),
+            _ => Err("hello serve is ready without a tcp:// and a ws:// address".to_owned()),
+        }
+    }
+
+    /// Reads `count` `recv` lines, messages 1..=count once each, all from
+    /// `client`; the distinct role lists they show.
+    async fn recv_lines(
+        &mut self,
+        client: PlatformId,
+        count: u64,
+    ) -> Result<BTreeSet<String>, String> {
+        let deadline = Instant::now() + DEMO_PATIENCE;
+        let client = client.to_string();
+        let mut seen = HashSet::new();
+        let mut roles = BTreeSet::new();
+        while (seen.len() as u64) < count {
+            let line = self.next_line(deadline, "every `recv` line").await?;
+            let parsed = line.strip_prefix("recv ").and_then(|rest| {
+                let (n, rest) = rest.split_once(" from ")?;
+                let (from, listed) = rest.split_once(" roles=")?;
+                Some((n.parse::<u64>().ok()?, from, listed))
+            });
+            let Some((n, from, listed)) = parsed else {
+                return Err(format!("unexpected line from hello serve: {line:?}"));
+            };
+            if from != client || !(1..=count).contains(&n) || !seen.insert(n) {
+                return Err(format!(
+                    "hello serve received what this run did not send once: {line:?}"
+                ));
+            }
+            roles.insert(listed.to_owned());
+        }
+        Ok(roles)
+    }
+}
+
+impl Drop for ServeChild {
+    fn drop(&mut self) {
+        // An error means it has ended already; `wait` reaps it either way.
+        let _ = self.child.kill();
+        if let Err(error) = self.child.wait() {
+            eprintln!("warning: hello serve not reaped: {error}");
+        }
+        for relay in self.relays.drain(..) {
+            let _ = relay.join();
+        }
     }
 }
 
@@ -877,6 +1327,35 @@ mod tests {
         assert!(parse_strs(&[]).is_err());
         assert!(parse_strs(&["frobnicate"]).is_err());
         assert!(matches!(parse_strs(&["--help"]), Ok(Command::Help)));
+    }
+
+    #[test]
+    fn demo_takes_no_options() {
+        assert!(matches!(parse_strs(&["demo"]), Ok(Command::Demo)));
+        assert!(matches!(parse_strs(&["demo", "--help"]), Ok(Command::Help)));
+        for args in [vec!["demo", "--count", "3"], vec!["demo", "extra"]] {
+            match parse_strs(&args) {
+                Err(UsageError(message)) => assert!(
+                    message.contains(args[1]) && message.contains("demo"),
+                    "{args:?}: {message}"
+                ),
+                Ok(command) => panic!("{args:?} parsed as {command:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn demo_secrets_are_fresh_and_the_wrong_password_differs() {
+        let (one, two) = (
+            DemoSecrets::generate().expect("rng"),
+            DemoSecrets::generate().expect("rng"),
+        );
+        assert_ne!(one.key.expose(), two.key.expose());
+        assert_ne!(one.password, one.wrong_password);
+        assert_ne!(one.password, two.password);
+        assert_eq!(format!("{one:?}"), "DemoSecrets(..)");
+        let security = demo_security(&one, &one.password).expect("valid roles");
+        assert_eq!(role_list(&security.roles), "logistics,orders");
     }
 
     #[test]

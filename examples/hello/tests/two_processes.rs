@@ -529,3 +529,255 @@ fn sigterm_stops_serve_with_status_0() {
     assert_eq!(status.code(), Some(0), "{status}");
     assert!(lines.is_empty(), "{lines:?}");
 }
+
+// ---------------------------------------------------------------------------
+// hello demo
+// ---------------------------------------------------------------------------
+
+/// A running `hello demo`: its stdout line by line, with deadlines.
+struct Demo {
+    child: Guard,
+    lines: Receiver<String>,
+    stderr: JoinHandle<String>,
+}
+
+impl Demo {
+    fn start() -> Self {
+        let mut child = Guard(hello(&["demo"]).spawn().expect("spawn hello demo"));
+        let stdout = child.0.stdout.take().expect("piped stdout");
+        let stderr = collect(child.0.stderr.take().expect("piped stderr"));
+        let (tx, lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child,
+            lines,
+            stderr,
+        }
+    }
+
+    /// The next stdout line; `None` once stdout is closed.
+    fn next_line(&self) -> Option<String> {
+        match self.lines.recv_timeout(PATIENCE) {
+            Ok(line) => Some(line),
+            Err(RecvTimeoutError::Disconnected) => None,
+            Err(RecvTimeoutError::Timeout) => panic!("hello demo: no line within {PATIENCE:?}"),
+        }
+    }
+
+    /// Waits for the end: exit status, the rest of stdout, all of stderr.
+    fn finish(mut self) -> (ExitStatus, Vec<String>, String) {
+        let mut rest = Vec::new();
+        while let Some(line) = self.next_line() {
+            rest.push(line);
+        }
+        let status = self.child.wait("hello demo");
+        (status, rest, self.stderr.join().expect("stderr reader"))
+    }
+
+    fn pid(&self) -> String {
+        self.child.0.id().to_string()
+    }
+}
+
+/// The pid in the demo's first line, `demo: started hello serve (pid N) ...`.
+fn serve_pid(first_line: &str) -> String {
+    first_line
+        .strip_prefix("demo: started hello serve (pid ")
+        .and_then(|rest| rest.split_once(')'))
+        .map(|(pid, _)| pid.to_owned())
+        .filter(|pid| pid.parse::<u32>().is_ok())
+        .unwrap_or_else(|| panic!("unexpected first line {first_line:?}"))
+}
+
+/// `kill -SIGNAL pid`; whether a process got it.
+fn signal(name: &str, pid: &str) -> bool {
+    Command::new("kill")
+        .args([&format!("-{name}"), pid])
+        .stderr(Stdio::null())
+        .status()
+        .expect("run kill")
+        .success()
+}
+
+/// Kills a process by pid when dropped: a stopped `serve` never outlives a
+/// failed test.
+struct KillOnDrop(String);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = signal("KILL", &self.0);
+    }
+}
+
+/// Whether `text` holds a run of exactly `len` hex digits (a printed secret).
+fn has_hex_run(text: &str, len: usize) -> bool {
+    text.split(|c: char| !c.is_ascii_hexdigit())
+        .any(|run| run.len() == len)
+}
+
+/// One `demo: run N of 3` section of the demo's output, up to `demo: run N ok`.
+#[derive(Debug)]
+struct DemoRunLines<'a> {
+    url: &'a str,
+    /// `serve| recv` lines: n -> (sender, roles).
+    received: BTreeMap<u64, (String, String)>,
+    /// The `peer` line: (server, roles).
+    peer: (&'a str, &'a str),
+    sent: &'a str,
+}
+
+fn demo_runs(lines: &[String]) -> Vec<DemoRunLines<'_>> {
+    let mut runs = Vec::new();
+    let mut rest = lines;
+    for n in 1..=3 {
+        let header = format!("demo: run {n} of 3: hello send --connect ");
+        let start = rest
+            .iter()
+            .position(|line| line.starts_with(&header))
+            .unwrap_or_else(|| panic!("no {header:?} line in {lines:#?}"));
+        let end = rest
+            .iter()
+            .position(|line| line.starts_with(&format!("demo: run {n} ok: ")))
+            .unwrap_or_else(|| panic!("run {n} not ok: {lines:#?}"));
+        assert!(start < end, "{lines:#?}");
+        let url = rest[start][header.len()..]
+            .split_once(' ')
+            .expect("URL, then the options")
+            .0;
+        let section = &rest[start + 1..end];
+        let recv: Vec<String> = section
+            .iter()
+            .filter_map(|line| line.strip_prefix("serve| "))
+            .map(str::to_owned)
+            .collect();
+        let mine: Vec<&String> = section
+            .iter()
+            .filter(|line| !line.starts_with("serve| "))
+            .collect();
+        assert_eq!(mine.len(), 2, "send prints `peer` and `sent`: {section:#?}");
+        let peer = mine[0]
+            .strip_prefix("peer ")
+            .and_then(|rest| rest.split_once(" roles="))
+            .unwrap_or_else(|| panic!("not a peer line: {:?}", mine[0]));
+        runs.push(DemoRunLines {
+            url,
+            received: recv_lines(&recv),
+            peer,
+            sent: mine[1],
+        });
+        rest = &rest[end + 1..];
+    }
+    runs
+}
+
+#[test]
+fn demo_runs_serve_as_a_child_and_checks_every_run() {
+    let demo = Demo::start();
+    let (status, lines, stderr) = demo.finish();
+    assert!(status.success(), "{status}\n{lines:#?}\nstderr:\n{stderr}");
+    assert!(stderr.is_empty(), "stderr:\n{stderr}");
+    serve_pid(&lines[0]);
+
+    let listening = |scheme: &str| {
+        lines
+            .iter()
+            .find_map(|line| line.strip_prefix(&format!("serve| listening {scheme}://127.0.0.1:")))
+            .map(|rest| format!("{scheme}://127.0.0.1:{rest}"))
+            .unwrap_or_else(|| panic!("no {scheme} listening line: {lines:#?}"))
+    };
+    let (tcp, ws) = (listening("tcp"), listening("ws"));
+    assert!(ws.ends_with("/hello"), "{ws}");
+    let ready = lines.iter().position(|line| line == "serve| ready");
+    assert_eq!(ready, Some(3), "{lines:#?}");
+
+    let runs = demo_runs(&lines);
+    let urls: Vec<&str> = runs.iter().map(|run| run.url).collect();
+    assert_eq!(urls, [tcp.as_str(), ws.as_str(), tcp.as_str()]);
+    let expected = [BOTH_ROLES_DEMO, BOTH_ROLES_DEMO, "orders"];
+    let mut senders = std::collections::BTreeSet::new();
+    for (run, roles) in runs.iter().zip(expected) {
+        assert_eq!(run.sent, "sent 5 acked 5", "{run:#?}");
+        assert_eq!(
+            run.peer.1, roles,
+            "the sender's view of the server: {run:#?}"
+        );
+        assert_eq!(
+            run.received.keys().copied().collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5],
+            "{run:#?}"
+        );
+        let from: std::collections::BTreeSet<_> =
+            run.received.values().map(|(from, _)| from).collect();
+        assert_eq!(from.len(), 1, "one sending platform per run: {run:#?}");
+        assert!(
+            senders.insert(from.into_iter().next().cloned()),
+            "a new sender per run"
+        );
+        for (n, (_, got)) in &run.received {
+            assert_eq!(got, roles, "the server's view of message {n}: {run:#?}");
+        }
+    }
+    let servers: std::collections::BTreeSet<_> = runs.iter().map(|run| run.peer.0).collect();
+    assert_eq!(servers.len(), 1, "one server throughout: {runs:#?}");
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some(
+            "demo ok: every message acknowledged; the wrong password's role verified on neither side"
+        )
+    );
+    // The 32-byte key would print as 64 hex digits; platform ids have 32.
+    let all = lines.join("\n");
+    assert!(!has_hex_run(&all, 64), "a secret is printed:\n{all}");
+    assert!(
+        !all.contains("--key") && !all.contains("--password"),
+        "{all}"
+    );
+}
+
+/// The demo's roles, as both sides print them.
+const BOTH_ROLES_DEMO: &str = "logistics,orders";
+
+#[test]
+fn an_interrupted_demo_stops_its_child() {
+    // The child is stopped as soon as its pid is printed, so the demo waits
+    // for it; should the whole demo have finished first, try again.
+    for _ in 0..5 {
+        let demo = Demo::start();
+        let first = demo.next_line().expect("a first line");
+        let pid = serve_pid(&first);
+        let serve = KillOnDrop(pid.clone());
+        if !signal("STOP", &pid) {
+            let _ = demo.finish();
+            continue;
+        }
+        assert!(signal("TERM", &demo.pid()), "the demo is running");
+        let (status, lines, stderr) = demo.finish();
+        if status.success() {
+            continue;
+        }
+        assert_eq!(status.code(), Some(130), "{status}\n{lines:#?}\n{stderr}");
+        assert!(
+            stderr.contains("demo: interrupted; hello serve is stopped"),
+            "{stderr}"
+        );
+        assert!(
+            !lines.iter().any(|line| line.starts_with("demo ok")),
+            "{lines:#?}"
+        );
+        // Killed and reaped by the demo: not even a zombie is left.
+        assert!(
+            !signal("0", &pid),
+            "hello serve (pid {pid}) outlived the demo"
+        );
+        drop(serve);
+        return;
+    }
+    panic!("the demo finished before its child could be stopped, 5 times");
+}
