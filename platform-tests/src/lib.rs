@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod faults;
+pub mod raw;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,17 +2,21 @@
 //! relays, lost links, hostile bytes, password guessing and rekeying.
 
 use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jadeite::security::ChannelConfig;
-use jadeite::transport::Transport;
+use jadeite::security::{ChannelConfig, PlatformId};
 use jadeite::transport::mem::{MemNetwork, MemTransport};
+use jadeite::transport::{Transport, TransportAddress};
 use jadeite::{GuessLimits, Limits, Platform};
 use platform_tests::faults::{Faults, FaultyTransport};
+use platform_tests::raw::{HalfOpen, RawTcp};
 use platform_tests::*;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 
 async fn send_numbered(
     from: &Platform,
@@ -174,7 +178,8 @@ async fn hostile_bytes_cost_only_their_own_connection() {
         raw.write_all(&bytes).await.expect("write");
         drop(raw);
     }
-    // A flood of half-open links: connect, never speak.
+    // A flood of idle connections that never say hello (the half-open
+    // handshakes are in `half_open_handshakes_are_bounded_per_host_and_in_total`).
     let mut idle = Vec::new();
     for _ in 0..50 {
         idle.push(
@@ -189,6 +194,218 @@ async fn hostile_bytes_cost_only_their_own_connection() {
         20,
         "the good session is unaffected"
     );
+}
+
+/// Longest wait for something that must happen (a reply, a close); waits
+/// end as soon as it does.
+const PATIENT: Duration = Duration::from_secs(10);
+/// How long an offer must go unanswered to count as refused. A refused offer
+/// is never answered; an accepted one within milliseconds.
+const SILENCE: Duration = Duration::from_millis(500);
+
+/// 127.0.0.`last`: on Linux every 127/8 address is loopback, so one test
+/// plays several remote hosts.
+fn host(last: u8) -> Ipv4Addr {
+    Ipv4Addr::new(127, 0, 0, last)
+}
+
+/// B with `limits`, listening on TCP and WebSocket; A connected to it over
+/// TCP with a session already carrying messages.
+async fn good_pair(key: u8, limits: Limits) -> (Platform, Platform, PlatformId) {
+    let mut builder = Platform::builder("b")
+        .credentials(shared_key("k", key))
+        .limits(limits)
+        .listen(address(TCP_ANY))
+        .listen(address(WS_ANY));
+    for transport in network_transports() {
+        builder = builder.transport(transport);
+    }
+    let b = builder.start().await.expect("b starts");
+    let a = platform_on("a", shared_key("k", key), network_transports(), &[]).await;
+    let b_id = a.connect(&listening(&b, "tcp")).await.expect("link");
+    send_numbered(&a, b_id, 0..10).await;
+    assert_eq!(receive_numbered(&b, 10).await, (0..10).collect());
+    (a, b, b_id)
+}
+
+#[tokio::test]
+async fn hostile_bytes_get_their_connection_closed() {
+    let limits = Limits {
+        hello_timeout: Duration::from_secs(1),
+        ..Limits::default()
+    };
+    let (a, b, b_id) = good_pair(15, limits).await;
+    let (tcp, ws) = (listening(&b, "tcp"), listening(&b, "ws"));
+    let framed = |frame: &[u8]| [&(frame.len() as u32).to_be_bytes()[..], frame].concat();
+
+    // Instead of a hello. The stalled frame is closed by the hello timeout.
+    let before_hello: [(&str, Vec<u8>); 3] = [
+        ("garbage", b"GET / HTTP/1.1\r\nHost: b\r\n\r\n".to_vec()),
+        ("a 4 GiB length prefix", u32::MAX.to_be_bytes().to_vec()),
+        (
+            "3 bytes of a 100-byte frame, then silence",
+            [&100u32.to_be_bytes()[..], &[1, 2, 3]].concat(),
+        ),
+    ];
+    for (what, bytes) in before_hello {
+        let mut raw = RawTcp::connect(host(1), &tcp).await.expect("connect");
+        raw.write_raw(&bytes).await.expect("write");
+        assert!(raw.closed_within(PATIENT).await, "{what}: still open");
+    }
+
+    // After a correct hello exchange, on a link handed to a peer actor.
+    let routing_garbage = framed(&[9; 40]);
+    let after_hello: [(&str, Vec<u8>); 3] = [
+        ("a 4 GiB length prefix", u32::MAX.to_be_bytes().to_vec()),
+        ("an unknown routing-header version", routing_garbage),
+        ("a frame shorter than a routing header", framed(&[1, 2, 3])),
+    ];
+    for (what, bytes) in after_hello {
+        let mut raw = RawTcp::connect(host(1), &tcp).await.expect("connect");
+        let id = PlatformId::random().expect("rng");
+        assert_eq!(raw.hello(id, PATIENT).await.expect("hello"), b_id);
+        raw.write_raw(&bytes).await.expect("write");
+        assert!(raw.closed_within(PATIENT).await, "{what}: still open");
+    }
+
+    // WebSocket: bytes that are no HTTP upgrade.
+    let mut raw = RawTcp::connect(host(1), &ws).await.expect("connect");
+    raw.write_raw(b"\x00\xffnot http\r\n\r\n")
+        .await
+        .expect("write");
+    assert!(raw.closed_within(PATIENT).await, "ws garbage: still open");
+
+    send_numbered(&a, b_id, 10..20).await;
+    assert_eq!(
+        receive_numbered(&b, 10).await,
+        (10..20).collect(),
+        "the good session is unaffected"
+    );
+}
+
+/// `count` connections from `from` to `to`, each saying hello as a fresh
+/// random platform id and sending a real handshake Offer, none ever finishing.
+async fn offers(from: Ipv4Addr, to: &TransportAddress, count: usize) -> Vec<HalfOpen> {
+    let mut set = JoinSet::new();
+    for _ in 0..count {
+        let to = to.clone();
+        set.spawn(async move {
+            HalfOpen::offer(from, &to, shared_key("k", 14), PATIENT)
+                .await
+                .expect("hello and offer")
+        });
+    }
+    set.join_all().await
+}
+
+/// How many of `links` the platform answers: waits for the `expected`
+/// answers however long they take (up to `PATIENT`), then `SILENCE` more for
+/// any answer beyond. The returned set keeps every connection open.
+async fn answers(links: Vec<HalfOpen>, expected: usize) -> (usize, JoinSet<()>) {
+    let (answered, mut answers) = mpsc::unbounded_channel();
+    let mut open = JoinSet::new();
+    for mut link in links {
+        let answered = answered.clone();
+        open.spawn(async move {
+            if link.answered_within(PATIENT).await {
+                let _ = answered.send(());
+            }
+            // Half-open from here on: never another byte.
+            std::future::pending::<()>().await;
+            drop(link);
+        });
+    }
+    let mut count = 0;
+    while count < expected {
+        match tokio::time::timeout(PATIENT, answers.recv()).await {
+            Ok(Some(())) => count += 1,
+            _ => break,
+        }
+    }
+    while let Ok(Some(())) = tokio::time::timeout(SILENCE, answers.recv()).await {
+        count += 1;
+    }
+    (count, open)
+}
+
+#[tokio::test]
+async fn half_open_handshakes_are_bounded_per_host_and_in_total() {
+    let limits = Limits {
+        handshakes_per_host: 3,
+        handshakes_total: 5,
+        // Nothing expires during this test.
+        handshake_timeout: Duration::from_secs(120),
+        ..Limits::default()
+    };
+    let mut builder = Platform::builder("b")
+        .credentials(shared_key("k", 14))
+        .limits(limits)
+        .listen(address(TCP_ANY));
+    for transport in network_transports() {
+        builder = builder.transport(transport);
+    }
+    let b = builder.start().await.expect("b starts");
+    let tcp = listening(&b, "tcp");
+
+    // Host .2 opens 8 handshakes at once and finishes none: 3 are answered.
+    let (answered, _host_2) = answers(offers(host(2), &tcp, 8).await, 3).await;
+    assert_eq!(answered, 3, "per-host bound");
+
+    // Meanwhile an honest peer on another host makes a session.
+    let a = platform_on("a", shared_key("k", 14), network_transports(), &[]).await;
+    let b_id = a.connect(&tcp).await.expect("link");
+    send_numbered(&a, b_id, 0..10).await;
+    assert_eq!(receive_numbered(&b, 10).await, (0..10).collect());
+
+    // Host .3 fills the total: 3 + 2 = 5 in progress.
+    let (answered, _host_3) = answers(offers(host(3), &tcp, 2).await, 2).await;
+    assert_eq!(answered, 2);
+    // Beyond the total nobody is answered, though .3 and .4 are each under
+    // the per-host bound.
+    let mut more = offers(host(3), &tcp, 1).await;
+    more.extend(offers(host(4), &tcp, 1).await);
+    let (answered, _more) = answers(more, 0).await;
+    assert_eq!(answered, 0, "total bound");
+
+    // A session is no handshake in progress: it keeps working.
+    send_numbered(&a, b_id, 10..20).await;
+    assert_eq!(receive_numbered(&b, 10).await, (10..20).collect());
+}
+
+#[tokio::test]
+async fn half_open_handshakes_free_their_slots_at_the_handshake_timeout() {
+    let timeout = Duration::from_secs(2);
+    let limits = Limits {
+        handshakes_per_host: 2,
+        handshakes_total: 2,
+        handshake_timeout: timeout,
+        ..Limits::default()
+    };
+    let mut builder = Platform::builder("b")
+        .credentials(shared_key("k", 16))
+        .limits(limits)
+        .listen(address(TCP_ANY));
+    for transport in network_transports() {
+        builder = builder.transport(transport);
+    }
+    let b = builder.start().await.expect("b starts");
+    let tcp = listening(&b, "tcp");
+
+    let (answered, _first) = answers(offers(host(2), &tcp, 3).await, 2).await;
+    assert_eq!(answered, 2);
+    // Both slots are taken: another host is not answered either.
+    let (answered, _refused) = answers(offers(host(3), &tcp, 1).await, 0).await;
+    assert_eq!(answered, 0, "full");
+
+    // The abandoned handshakes end at their timeout and give their slots
+    // back, though their connections stay open.
+    tokio::time::sleep(timeout).await;
+    let (answered, _again) = answers(offers(host(2), &tcp, 1).await, 1).await;
+    assert_eq!(answered, 1, "a slot is free again");
+    let a = platform_on("a", shared_key("k", 16), network_transports(), &[]).await;
+    let b_id = a.connect(&tcp).await.expect("link");
+    send_numbered(&a, b_id, 0..10).await;
+    assert_eq!(receive_numbered(&b, 10).await, (0..10).collect());
 }
 
 #[tokio::test]
