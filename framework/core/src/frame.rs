@@ -23,6 +23,26 @@ pub(crate) enum FrameKind {
     Abort = 4,
 }
 
+/// Which layer a message inside a data message is for: the application's
+/// own messages (`Platform::send` / `receive`) or the service layer's calls,
+/// replies and directories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Channel {
+    Application = 0,
+    Service = 1,
+}
+
+impl Channel {
+    pub(crate) fn from_byte(byte: u8) -> Option<Self> {
+        match byte {
+            0 => Some(Self::Application),
+            1 => Some(Self::Service),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RoutingHeader {
     pub(crate) kind: FrameKind,

@@ -41,11 +41,13 @@
 
 #![forbid(unsafe_code)]
 
+pub mod codec;
 mod config;
 mod error;
 mod frame;
 mod peer;
 mod platform;
+pub mod service;
 mod throttle;
 pub mod transport;
 
@@ -54,7 +56,14 @@ pub use error::{PlatformError, SendError};
 pub use frame::FrameError;
 pub use peer::SessionInfo;
 pub use platform::{Delivery, Limits, Platform, PlatformBuilder};
+pub use service::{
+    Access, Call, CallContext, CallError, Caller, Component, ComponentContext, ComponentHandle,
+    ComponentId, RemoteFailure, Required, RoleMap, Scope, ServiceRef,
+};
 pub use throttle::GuessLimits;
+
+/// `#[service]`: see [`service`] for what it generates.
+pub use jadeite_macros::service;
 
 pub use jadeite_security as security;
 pub use jadeite_security::PlatformId;

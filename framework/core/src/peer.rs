@@ -16,7 +16,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use jadeite_security::channel::{DATA_HEADER_LEN, DATA_OVERHEAD};
 
 use crate::error::SendError;
-use crate::frame::{FrameKind, ROUTING_HEADER_LEN, RoutingHeader};
+use crate::frame::{Channel, FrameKind, ROUTING_HEADER_LEN, RoutingHeader};
 use crate::platform::{Delivery, Inner, host_of, lock, peer_handle, redial};
 use crate::throttle::Verdict;
 use crate::transport::{Connection, TransportAddress};
@@ -77,6 +77,7 @@ pub(crate) struct LinkId(pub(crate) u64);
 /// Commands queued to a peer's actor.
 pub(crate) enum PeerCommand {
     Send {
+        channel: Channel,
         payload: Vec<u8>,
         reply: Reply,
         deadline: Instant,
@@ -138,6 +139,7 @@ struct Session {
 }
 
 struct Queued {
+    channel: Channel,
     payload: Vec<u8>,
     reply: Reply,
     deadline: Instant,
@@ -351,14 +353,17 @@ impl PeerActor {
     ) -> Option<PeerCommand> {
         match command {
             PeerCommand::Send {
+                channel,
                 payload,
                 reply,
                 deadline,
             } => {
                 if self.session.is_some() && self.can_transmit() {
-                    return self.send_batch(inner, payload, reply, commands).await;
+                    return self
+                        .send_batch(inner, channel, payload, reply, commands)
+                        .await;
                 }
-                self.enqueue(inner, payload, reply, deadline).await;
+                self.enqueue(inner, channel, payload, reply, deadline).await;
             }
             PeerCommand::LinkUp {
                 link,
@@ -366,6 +371,11 @@ impl PeerActor {
                 remote,
                 dialed,
             } => {
+                let was_unreachable = !self.can_transmit();
+                // The dialing side makes the session at once, so that the
+                // service layers exchange their directories without waiting
+                // for a first message.
+                let eager = dialed.is_some();
                 self.links.push(Link {
                     id: link,
                     outgoing,
@@ -373,7 +383,11 @@ impl PeerActor {
                     dialed,
                 });
                 self.redial = None;
-                self.start_handshake_if_needed(inner).await;
+                if was_unreachable && self.session.is_some() {
+                    let update = inner.services.peer_reachable(inner, self.peer);
+                    self.send_inline(inner, Channel::Service, update).await;
+                }
+                self.start_handshake(inner, eager).await;
             }
             PeerCommand::LinkDown { link } => self.on_link_down(inner, link),
             PeerCommand::Frame {
@@ -386,7 +400,7 @@ impl PeerActor {
             }
             PeerCommand::Route { via } => {
                 self.via = Some(via);
-                self.start_handshake_if_needed(inner).await;
+                self.start_handshake(inner, true).await;
             }
             PeerCommand::Session { reply } => {
                 let _ = reply.send(self.session.as_ref().map(|s| SessionInfo {
@@ -407,17 +421,23 @@ impl PeerActor {
     async fn send_batch(
         &mut self,
         inner: &Arc<Inner>,
+        channel: Channel,
         payload: Vec<u8>,
         reply: Reply,
         commands: &mut mpsc::Receiver<PeerCommand>,
     ) -> Option<PeerCommand> {
         let mut batch = Batch::new(&self.header(FrameKind::Data).encode());
-        batch.push(&payload, reply);
+        batch.push(channel, &payload, Some(reply));
         let mut left_over = None;
         while !batch.is_full() {
             match commands.try_recv() {
-                Ok(PeerCommand::Send { payload, reply, .. }) if batch.fits(payload.len()) => {
-                    batch.push(&payload, reply);
+                Ok(PeerCommand::Send {
+                    channel,
+                    payload,
+                    reply,
+                    ..
+                }) if batch.fits(payload.len()) => {
+                    batch.push(channel, &payload, Some(reply));
                 }
                 Ok(other) => {
                     left_over = Some(other);
@@ -433,6 +453,7 @@ impl PeerActor {
     async fn enqueue(
         &mut self,
         inner: &Arc<Inner>,
+        channel: Channel,
         payload: Vec<u8>,
         reply: Reply,
         deadline: Instant,
@@ -442,19 +463,44 @@ impl PeerActor {
             return;
         }
         self.queue.push_back(Queued {
+            channel,
             payload,
             reply,
             deadline,
         });
-        self.start_handshake_if_needed(inner).await;
+        self.start_handshake(inner, false).await;
+    }
+
+    /// Sends one message the layer itself produced (a service reply, a
+    /// directory) on the session now, bypassing the command queue: the actor
+    /// must never wait for its own queue. Dropped if there is no session.
+    async fn send_inline(
+        &mut self,
+        inner: &Arc<Inner>,
+        channel: Channel,
+        message: Option<Vec<u8>>,
+    ) {
+        let Some(message) = message else {
+            return;
+        };
+        if self.session.is_none() || !self.can_transmit() {
+            tracing::debug!(peer = %self.peer, "no session for a layer message; dropped");
+            return;
+        }
+        let mut batch = Batch::new(&self.header(FrameKind::Data).encode());
+        batch.push(channel, &message, None);
+        self.transmit_batch(inner, batch).await;
     }
 
     fn can_transmit(&self) -> bool {
         !self.links.is_empty() || self.via.is_some()
     }
 
-    async fn start_handshake_if_needed(&mut self, inner: &Arc<Inner>) {
-        if self.session.is_some() || self.handshake.is_some() || self.queue.is_empty() {
+    /// Starts a handshake if messages wait for a session, or `eagerly` when
+    /// none is needed yet; flushes the queue if a session exists.
+    async fn start_handshake(&mut self, inner: &Arc<Inner>, eagerly: bool) {
+        if self.session.is_some() || self.handshake.is_some() || (self.queue.is_empty() && !eagerly)
+        {
             self.flush_queue(inner).await;
             return;
         }
@@ -485,7 +531,7 @@ impl PeerActor {
         }
         while let Some(first) = self.queue.pop_front() {
             let mut batch = Batch::new(&self.header(FrameKind::Data).encode());
-            batch.push(&first.payload, first.reply);
+            batch.push(first.channel, &first.payload, Some(first.reply));
             while !batch.is_full()
                 && self
                     .queue
@@ -493,7 +539,7 @@ impl PeerActor {
                     .is_some_and(|next| batch.fits(next.payload.len()))
             {
                 if let Some(next) = self.queue.pop_front() {
-                    batch.push(&next.payload, next.reply);
+                    batch.push(next.channel, &next.payload, Some(next.reply));
                 }
             }
             self.transmit_batch(inner, batch).await;
@@ -516,7 +562,9 @@ impl PeerActor {
 
     /// Seals a batch and hands it to a link; every sender in it learns the outcome.
     async fn transmit_batch(&mut self, inner: &Arc<Inner>, batch: Batch) {
-        let Batch { mut frame, replies } = batch;
+        let Batch {
+            mut frame, replies, ..
+        } = batch;
         let result = self.seal_and_transmit(inner, &mut frame).await;
         for reply in replies {
             reply.send(result.clone());
@@ -624,11 +672,15 @@ impl PeerActor {
         };
         let lost = self.links.remove(position);
         tracing::debug!(peer = %self.peer, remote = %lost.remote, "link lost");
-        if self.links.is_empty()
-            && let Some(address) = lost.dialed
-        {
+        if !self.links.is_empty() {
+            return;
+        }
+        if let Some(address) = lost.dialed {
             let first = inner.limits.redial_first;
             self.redial = Some((address, Instant::now() + first, first));
+        }
+        if self.via.is_none() {
+            inner.services.peer_unreachable(inner, self.peer);
         }
     }
 
@@ -683,16 +735,30 @@ impl PeerActor {
                     tracing::warn!(peer = %self.peer, "malformed batch dropped");
                     return;
                 };
-                for payload in messages {
-                    let delivery = Delivery {
-                        from: self.peer,
-                        roles: Arc::clone(&roles),
-                        payload: payload.to_vec(),
-                    };
-                    if inner.deliveries.send(delivery).await.is_err() {
-                        tracing::debug!("deliveries closed");
-                        return;
+                let mut answers = Vec::new();
+                for (channel, payload) in messages {
+                    match channel {
+                        Channel::Application => {
+                            let delivery = Delivery {
+                                from: self.peer,
+                                roles: Arc::clone(&roles),
+                                payload: payload.to_vec(),
+                            };
+                            if inner.deliveries.send(delivery).await.is_err() {
+                                tracing::debug!("deliveries closed");
+                                return;
+                            }
+                        }
+                        Channel::Service => {
+                            answers.extend(
+                                inner.services.on_message(inner, self.peer, &roles, payload),
+                            );
+                        }
                     }
+                }
+                for answer in answers {
+                    self.send_inline(inner, Channel::Service, Some(answer))
+                        .await;
                 }
             }
             Ok(Received::Control) => self.poll_session(inner).await,
@@ -762,10 +828,13 @@ impl PeerActor {
                         lock(&inner.throttle).record_success(&host);
                     }
                     tracing::info!(peer = %self.peer, suite = %established.suite, roles = ?established.peer_roles, "session established");
+                    let roles = Arc::new(established.peer_roles);
                     self.session = Some(Session {
                         session: established.session,
-                        roles: Arc::new(established.peer_roles),
+                        roles: Arc::clone(&roles),
                     });
+                    let directory = inner.services.session_established(inner, self.peer, &roles);
+                    self.send_inline(inner, Channel::Service, directory).await;
                     for frame in std::mem::take(&mut self.early) {
                         if let Ok((header, _)) = RoutingHeader::decode(&frame) {
                             self.open(inner, &header, frame).await;
@@ -847,12 +916,14 @@ impl PeerActor {
 const BATCH_BYTES: usize = 64 * 1024;
 /// Messages one batch gathers at most.
 const BATCH_MESSAGES: usize = 256;
-/// Each message in a batch: its length, 4 bytes big-endian, then its bytes.
-const RECORD_HEADER_LEN: usize = 4;
+/// Each message in a batch: the length of what follows the length (4 bytes
+/// big-endian), its channel (1 byte), then its bytes.
+const RECORD_HEADER_LEN: usize = 5;
 
 /// Messages being gathered into one data message, already in frame layout.
 struct Batch {
     frame: Vec<u8>,
+    messages: usize,
     replies: Vec<Reply>,
 }
 
@@ -863,6 +934,7 @@ impl Batch {
         frame.resize(ROUTING_HEADER_LEN + DATA_HEADER_LEN, 0);
         Self {
             frame,
+            messages: 0,
             replies: Vec::new(),
         }
     }
@@ -872,35 +944,40 @@ impl Batch {
     }
 
     fn is_full(&self) -> bool {
-        self.replies.len() >= BATCH_MESSAGES || self.plaintext_len() >= BATCH_BYTES
+        self.messages >= BATCH_MESSAGES || self.plaintext_len() >= BATCH_BYTES
     }
 
     fn fits(&self, len: usize) -> bool {
         self.plaintext_len() + RECORD_HEADER_LEN + len <= BATCH_BYTES
     }
 
-    /// Appends one message. `platform.send` bounds its length by `max_payload`.
-    fn push(&mut self, payload: &[u8], reply: Reply) {
-        let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+    /// Appends one message; `reply` learns the outcome of the whole batch.
+    /// `platform.send` bounds the length by `max_payload`.
+    fn push(&mut self, channel: Channel, payload: &[u8], reply: Option<Reply>) {
+        let len = u32::try_from(payload.len() + 1).unwrap_or(u32::MAX);
         self.frame
             .reserve(RECORD_HEADER_LEN + payload.len() + DATA_OVERHEAD);
         self.frame.extend_from_slice(&len.to_be_bytes());
+        self.frame.push(channel as u8);
         self.frame.extend_from_slice(payload);
-        self.replies.push(reply);
+        self.messages += 1;
+        self.replies.extend(reply);
     }
 }
 
-/// The messages of an opened batch, or `None` if its records are malformed.
-fn split_batch(mut plaintext: &[u8]) -> Option<Vec<&[u8]>> {
+/// The messages of an opened batch with their channels, or `None` if its
+/// records are malformed or name an unknown channel.
+fn split_batch(mut plaintext: &[u8]) -> Option<Vec<(Channel, &[u8])>> {
     let mut messages = Vec::new();
     while !plaintext.is_empty() {
-        let (len, rest) = plaintext.split_first_chunk::<RECORD_HEADER_LEN>()?;
+        let (len, rest) = plaintext.split_first_chunk::<4>()?;
         let len = usize::try_from(u32::from_be_bytes(*len)).ok()?;
-        if len > rest.len() {
+        if len == 0 || len > rest.len() {
             return None;
         }
-        let (message, rest) = rest.split_at(len);
-        messages.push(message);
+        let (record, rest) = rest.split_at(len);
+        let channel = Channel::from_byte(record[0])?;
+        messages.push((channel, &record[1..]));
         plaintext = rest;
     }
     (!messages.is_empty()).then_some(messages)
@@ -924,24 +1001,29 @@ mod tests {
         Reply::new(oneshot::channel().0, slot)
     }
 
-    fn batch_of(messages: &[&[u8]]) -> Vec<u8> {
+    fn batch_of(messages: &[(Channel, &[u8])]) -> Vec<u8> {
         let mut batch = Batch::new(&[0; ROUTING_HEADER_LEN]);
-        for message in messages {
-            batch.push(message, reply());
+        for (channel, message) in messages {
+            batch.push(*channel, message, Some(reply()));
         }
         batch.frame[ROUTING_HEADER_LEN + DATA_HEADER_LEN..].to_vec()
     }
 
     #[test]
     fn batches_split_back_into_their_messages() {
-        let messages: [&[u8]; 4] = [b"one", b"", &[7; 300], b"four"];
+        let messages: [(Channel, &[u8]); 4] = [
+            (Channel::Application, b"one"),
+            (Channel::Service, b""),
+            (Channel::Application, &[7; 300]),
+            (Channel::Service, b"four"),
+        ];
         let plaintext = batch_of(&messages);
         assert_eq!(split_batch(&plaintext), Some(messages.to_vec()));
     }
 
     #[test]
     fn malformed_batches_are_refused_whole() {
-        let plaintext = batch_of(&[b"abc", b"defg"]);
+        let plaintext = batch_of(&[(Channel::Application, b"abc"), (Channel::Service, b"defg")]);
         // Any truncation cuts a record short.
         for cut in 1..plaintext.len() {
             if cut == RECORD_HEADER_LEN + 3 {
@@ -951,6 +1033,9 @@ mod tests {
         }
         assert_eq!(split_batch(&[]), None);
         assert_eq!(split_batch(&[0xff, 0xff, 0xff, 0xff, 1]), None);
+        // A record without its channel byte, and an unknown channel.
+        assert_eq!(split_batch(&[0, 0, 0, 0]), None);
+        assert_eq!(split_batch(&[0, 0, 0, 2, 9, b'x']), None);
     }
 
     #[test]
@@ -959,7 +1044,7 @@ mod tests {
         assert!(batch.fits(BATCH_BYTES - RECORD_HEADER_LEN));
         assert!(!batch.fits(BATCH_BYTES));
         for _ in 0..BATCH_MESSAGES {
-            batch.push(b"x", reply());
+            batch.push(Channel::Application, b"x", None);
         }
         assert!(batch.is_full());
     }

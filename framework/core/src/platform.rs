@@ -14,8 +14,12 @@ use jadeite_security::{
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::error::{PlatformError, SendError};
-use crate::frame::{FrameKind, RoutingHeader};
+use crate::frame::{Channel, FrameKind, RoutingHeader};
 use crate::peer::{self, LinkId, PeerCommand, PeerHandle, Reply, SessionInfo};
+use crate::service::{
+    CallError, Component, ComponentBuilder, RoleMap, Scope, ServiceHandle, ServiceInterface,
+    ServiceRef, Services,
+};
 use crate::throttle::{GuessLimits, GuessThrottle};
 use crate::transport::{Connection, Scheme, Transport, TransportAddress};
 
@@ -41,6 +45,9 @@ pub struct Limits {
     /// Largest application payload one message may carry.
     pub max_payload: usize,
     pub guessing: GuessLimits,
+    /// Deadline of a service call unless the client sets its own; also how
+    /// long `Platform::find` waits for a service to appear.
+    pub call_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -56,6 +63,7 @@ impl Default for Limits {
             redial_max: Duration::from_secs(10),
             max_payload: 1024 * 1024 - 1024,
             guessing: GuessLimits::default(),
+            call_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -80,6 +88,7 @@ pub struct PlatformBuilder {
     listen: Vec<TransportAddress>,
     connect: Vec<TransportAddress>,
     limits: Limits,
+    role_map: RoleMap,
 }
 
 impl std::fmt::Debug for PlatformBuilder {
@@ -135,9 +144,20 @@ impl PlatformBuilder {
         self
     }
 
+    /// Extra local roles for callers verified with certain roles.
+    pub fn role_map(mut self, role_map: RoleMap) -> Self {
+        self.role_map = role_map;
+        self
+    }
+
     /// Validates the configuration, binds every listen address and starts serving.
     pub async fn start(self) -> Result<Platform, PlatformError> {
         let id = PlatformId::random().map_err(|_| PlatformError::Randomness)?;
+        let own_roles: BTreeSet<RoleName> = self
+            .credentials
+            .provable_roles()
+            .map(|(role, _)| role.clone())
+            .collect();
         let mut security = HandshakeConfig::new(id, self.credentials);
         security.suites = self.suites;
         security.unauthenticated = self.unauthenticated;
@@ -155,7 +175,15 @@ impl PlatformBuilder {
             .collect();
         let (deliveries_tx, deliveries_rx) = mpsc::channel(self.limits.queue_per_peer.max(64));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let services = Services::new(
+            id,
+            &self.name,
+            own_roles,
+            self.role_map,
+            self.limits.call_timeout,
+        );
         let inner = Arc::new(Inner {
+            services,
             name: self.name,
             id,
             security: Arc::new(security),
@@ -220,6 +248,7 @@ pub(crate) struct Inner {
     pub(crate) limits: Limits,
     next_link: AtomicU64,
     pub(crate) shutdown: watch::Receiver<bool>,
+    pub(crate) services: Services,
 }
 
 /// Counts handshakes being answered, per remote host and in total.
@@ -281,7 +310,12 @@ impl Platform {
             listen: Vec::new(),
             connect: Vec::new(),
             limits: Limits::default(),
+            role_map: RoleMap::new(),
         }
+    }
+
+    pub(crate) fn inner(&self) -> &Arc<Inner> {
+        &self.inner
     }
 
     pub fn id(&self) -> PlatformId {
@@ -347,35 +381,9 @@ impl Platform {
 
     /// Sends `payload` to platform `to`, making the session first if needed.
     /// Returns once the sealed message is handed to a link: delivery is
-    /// at most once, never twice.
+    /// at most once, never twice. The receiver gets it from [`Platform::receive`].
     pub async fn send(&self, to: PlatformId, payload: Vec<u8>) -> Result<(), SendError> {
-        if payload.len() > self.inner.limits.max_payload {
-            return Err(SendError::TooLarge {
-                len: payload.len(),
-                max: self.inner.limits.max_payload,
-            });
-        }
-        let peer = peer_handle(&self.inner, to);
-        let deadline = Instant::now() + self.inner.limits.send_timeout;
-        // Backpressure: wait for one of the peer's send slots, bounded.
-        let slot = tokio::time::timeout_at(
-            deadline.into(),
-            Arc::clone(&peer.send_slots).acquire_owned(),
-        )
-        .await
-        .map_err(|_| SendError::QueueFull(to))?
-        .map_err(|_| SendError::Shutdown)?;
-        let (reply, outcome) = oneshot::channel();
-        let command = PeerCommand::Send {
-            payload,
-            reply: Reply::new(reply, slot),
-            deadline,
-        };
-        tokio::time::timeout_at(deadline.into(), peer.send(command))
-            .await
-            .map_err(|_| SendError::QueueFull(to))?
-            .map_err(|_| SendError::Shutdown)?;
-        outcome.await.unwrap_or(Err(SendError::Shutdown))
+        send_message(&self.inner, to, Channel::Application, payload).await
     }
 
     /// The next message from any peer; `None` after shutdown.
@@ -396,18 +404,104 @@ impl Platform {
         info.await.ok().flatten()
     }
 
-    /// Reaches `peer` through platform `via` (a relay) when there is no direct link.
+    /// Reaches `peer` through platform `via` (a relay) when there is no
+    /// direct link. The service layer does this by itself for the platforms
+    /// its peers announce as their neighbours.
     pub async fn route_via(&self, peer: PlatformId, via: PlatformId) {
-        let _ = peer_handle(&self.inner, peer)
-            .send(PeerCommand::Route { via })
-            .await;
+        route_via(&self.inner, peer, via).await;
     }
 
-    /// Stops listening and ends every link and session.
+    /// Stops listening, stops every component and ends every link and session.
     pub fn shutdown(&self) {
         let _ = self.shutdown.send(true);
+        self.inner.services.shutdown();
         lock(&self.inner.peers).clear();
     }
+
+    /// A component to start on this platform: name it, say which services it
+    /// provides, then `start` it.
+    pub fn spawn<C: Component>(&self, component: C) -> ComponentBuilder<C> {
+        ComponentBuilder::new(self.clone(), component)
+    }
+
+    /// Every instance of service `C` known now within `scope`: this
+    /// platform's first, then its peers' (announced when their sessions
+    /// start and whenever they change).
+    pub fn search<C: ServiceInterface>(&self, scope: Scope) -> Vec<ServiceRef> {
+        self.inner.services.search(C::NAME, &scope)
+    }
+
+    /// A client for the first instance of `C` within `scope`, waiting up to
+    /// `Limits::call_timeout` for one to be announced.
+    pub async fn find<C: ServiceInterface>(&self, scope: Scope) -> Result<C, CallError> {
+        let deadline = tokio::time::Instant::now() + self.inner.services.call_timeout;
+        let mut changes = self.inner.services.subscribe();
+        loop {
+            if let Some(target) = self.search::<C>(scope.clone()).into_iter().next() {
+                return Ok(self.client(target));
+            }
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(CallError::Shutdown),
+                Err(_) => {
+                    return Err(CallError::NoSuchService {
+                        service: C::NAME.to_owned(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// A client for a service instance found by [`Platform::search`].
+    pub fn client<C: ServiceInterface>(&self, target: ServiceRef) -> C {
+        C::from_handle(ServiceHandle::new::<C>(self.clone(), target))
+    }
+}
+
+/// Sends one message on `channel` to `to`: waits for a send slot
+/// (backpressure) and for the session, both bounded by the send timeout.
+pub(crate) async fn send_message(
+    inner: &Arc<Inner>,
+    to: PlatformId,
+    channel: Channel,
+    payload: Vec<u8>,
+) -> Result<(), SendError> {
+    if payload.len() > inner.limits.max_payload {
+        return Err(SendError::TooLarge {
+            len: payload.len(),
+            max: inner.limits.max_payload,
+        });
+    }
+    if *inner.shutdown.borrow() {
+        return Err(SendError::Shutdown);
+    }
+    let peer = peer_handle(inner, to);
+    let deadline = Instant::now() + inner.limits.send_timeout;
+    let slot = tokio::time::timeout_at(
+        deadline.into(),
+        Arc::clone(&peer.send_slots).acquire_owned(),
+    )
+    .await
+    .map_err(|_| SendError::QueueFull(to))?
+    .map_err(|_| SendError::Shutdown)?;
+    let (reply, outcome) = oneshot::channel();
+    let command = PeerCommand::Send {
+        channel,
+        payload,
+        reply: Reply::new(reply, slot),
+        deadline,
+    };
+    tokio::time::timeout_at(deadline.into(), peer.send(command))
+        .await
+        .map_err(|_| SendError::QueueFull(to))?
+        .map_err(|_| SendError::Shutdown)?;
+    outcome.await.unwrap_or(Err(SendError::Shutdown))
+}
+
+pub(crate) async fn route_via(inner: &Arc<Inner>, peer: PlatformId, via: PlatformId) {
+    let _ = peer_handle(inner, peer)
+        .send(PeerCommand::Route { via })
+        .await;
 }
 
 impl Drop for Inner {
@@ -416,13 +510,13 @@ impl Drop for Inner {
     }
 }
 
-/// The handle of the actor for `peer`, started on first use.
 impl Inner {
     pub(crate) fn peers(&self) -> &Mutex<HashMap<PlatformId, PeerHandle>> {
         &self.peers
     }
 }
 
+/// The handle of the actor for `peer`, started on first use.
 pub(crate) fn peer_handle(inner: &Arc<Inner>, peer: PlatformId) -> PeerHandle {
     let mut peers = lock(&inner.peers);
     if let Some(handle) = peers.get(&peer).filter(|h| !h.is_closed()) {

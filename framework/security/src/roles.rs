@@ -62,6 +62,15 @@ impl fmt::Debug for RoleName {
     }
 }
 
+/// Lets a set of role names be searched by `&str` (a role named in an
+/// access rule). Sound because `RoleName` orders, hashes and compares
+/// exactly as the string it holds.
+impl std::borrow::Borrow<str> for RoleName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl TryFrom<&str> for RoleName {
     type Error = ConfigError;
     fn try_from(value: &str) -> Result<Self, Self::Error> {
