@@ -187,3 +187,51 @@ impl HalfOpen {
         }
     }
 }
+
+/// The data frame kind of the routing header.
+pub const DATA: u8 = 3;
+
+/// Connects from `from` to `to` claiming to be platform `id` (any id: the
+/// hello is unauthenticated) and runs a whole handshake with `credentials`.
+/// Returns the link once this side has established the session, with the
+/// roles of the platform that it verified.
+pub async fn handshake_as(
+    from: Ipv4Addr,
+    to: &TransportAddress,
+    id: PlatformId,
+    credentials: Credentials,
+    wait: Duration,
+) -> io::Result<(
+    RawTcp,
+    std::collections::BTreeSet<jadeite::security::RoleName>,
+)> {
+    let mut link = RawTcp::connect(from, to).await?;
+    let server = link.hello(id, wait).await?;
+    let config = Arc::new(HandshakeConfig::new(id, credentials));
+    let (mut handshake, offer) =
+        Handshake::initiate(config, Some(server)).map_err(io::Error::other)?;
+    link.send_frame(&frame(HANDSHAKE, id, server, &offer))
+        .await?;
+    loop {
+        let incoming = match link.next(wait).await {
+            Next::Frame(incoming) => incoming,
+            other => return Err(io::Error::other(format!("handshake broke off: {other:?}"))),
+        };
+        if kind_and_source(&incoming) != Some((HANDSHAKE, server)) {
+            continue;
+        }
+        let progress = handshake
+            .receive(
+                &incoming[ROUTING_HEADER_LEN..],
+                jadeite::security::Now::system(),
+            )
+            .map_err(io::Error::other)?;
+        if let Some(reply) = progress.reply {
+            link.send_frame(&frame(HANDSHAKE, id, server, &reply))
+                .await?;
+        }
+        if let Some(established) = progress.established {
+            return Ok((link, established.peer_roles));
+        }
+    }
+}

@@ -558,3 +558,162 @@ async fn a_message_to_an_unreachable_platform_fails_after_the_timeout() {
         .expect_err("b is gone");
     assert_eq!(error, jadeite::SendError::Unreachable(b_id));
 }
+
+#[tokio::test]
+async fn half_open_connections_are_closed_after_the_handshake_timeout() {
+    let limits = Limits {
+        hello_timeout: Duration::from_millis(500),
+        handshake_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    };
+    let (a, b, b_id) = good_pair(16, limits).await;
+    let tcp = listening(&b, "tcp");
+    let mut half = HalfOpen::offer(host(2), &tcp, shared_key("k", 16), PATIENT)
+        .await
+        .expect("hello and offer");
+    assert!(half.answered_within(PATIENT).await, "the offer is answered");
+    assert!(
+        half.link.closed_within(PATIENT).await,
+        "a handshake left unfinished keeps its connection"
+    );
+    // A link that says hello and then nothing at all.
+    let mut quiet = RawTcp::connect(host(2), &tcp).await.expect("connect");
+    let id = PlatformId::random().expect("rng");
+    assert_eq!(quiet.hello(id, PATIENT).await.expect("hello"), b_id);
+    assert!(
+        quiet.closed_within(PATIENT).await,
+        "a silent link is never closed"
+    );
+    send_numbered(&a, b_id, 0..10).await;
+    assert_eq!(receive_numbered(&b, 10).await, (0..10).collect());
+}
+
+/// Waits (at most `PATIENT`) until `platform` keeps state for `count` peers.
+async fn known_peers_become(platform: &Platform, count: usize) {
+    let deadline = tokio::time::Instant::now() + PATIENT;
+    while platform.known_peers() != count {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} peers known, expected {count}",
+            platform.known_peers()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn ids_that_only_said_hello_leave_no_state_behind() {
+    let (_a, b, b_id) = good_pair(17, Limits::default()).await;
+    known_peers_become(&b, 1).await;
+    let tcp = listening(&b, "tcp");
+    for _ in 0..50 {
+        let mut raw = RawTcp::connect(host(3), &tcp).await.expect("connect");
+        let id = PlatformId::random().expect("rng");
+        assert_eq!(raw.hello(id, PATIENT).await.expect("hello"), b_id);
+        drop(raw);
+    }
+    known_peers_become(&b, 1).await;
+}
+
+#[tokio::test]
+async fn unknown_ids_beyond_max_peers_are_refused() {
+    let limits = Limits {
+        max_peers: 2,
+        ..Limits::default()
+    };
+    let (a, b, b_id) = good_pair(18, limits).await;
+    let tcp = listening(&b, "tcp");
+    let mut second = RawTcp::connect(host(4), &tcp).await.expect("connect");
+    let id = PlatformId::random().expect("rng");
+    assert_eq!(second.hello(id, PATIENT).await.expect("hello"), b_id);
+    known_peers_become(&b, 2).await;
+    let mut third = RawTcp::connect(host(4), &tcp).await.expect("connect");
+    let id = PlatformId::random().expect("rng");
+    // The platform speaks first, then hangs up on the id it has no room for.
+    let _ = third.hello(id, PATIENT).await;
+    assert!(
+        third.closed_within(PATIENT).await,
+        "a third peer was let in"
+    );
+    assert_eq!(b.known_peers(), 2);
+    send_numbered(&a, b_id, 0..5).await;
+    assert_eq!(receive_numbered(&b, 5).await.len(), 5);
+}
+
+#[tokio::test]
+async fn a_live_session_cannot_be_taken_over_with_fewer_roles() {
+    let both = || {
+        shared_key("k", 19).with_password(
+            role("logistics"),
+            jadeite::security::Password::new("tea").expect("password"),
+        )
+    };
+    let b = platform_on("b", both(), network_transports(), &[TCP_ANY]).await;
+    let a = platform_on("a", both(), network_transports(), &[]).await;
+    let b_id = a.connect(&listening(&b, "tcp")).await.expect("link");
+    send_numbered(&a, b_id, 0..3).await;
+    assert_eq!(receive_numbered(&b, 3).await.len(), 3);
+    let full = BTreeSet::from([role("k"), role("logistics")]);
+    assert_eq!(b.peer_roles(a.id()).await.as_deref(), Some(&full));
+
+    // An impostor that holds only `k` claims A's id and finishes a handshake.
+    let (mut impostor, verified) = platform_tests::raw::handshake_as(
+        host(5),
+        &listening(&b, "tcp"),
+        a.id(),
+        shared_key("k", 19),
+        PATIENT,
+    )
+    .await
+    .expect("the impostor's handshake completes on its side");
+    assert_eq!(verified, BTreeSet::from([role("k")]));
+    assert!(
+        impostor.closed_within(PATIENT).await,
+        "the impostor's link stays open"
+    );
+    assert_eq!(
+        b.peer_roles(a.id()).await.as_deref(),
+        Some(&full),
+        "the session was replaced"
+    );
+    // B's traffic for A still reaches A.
+    send_numbered(&b, a.id(), 0..10).await;
+    assert_eq!(receive_numbered(&a, 10).await, (0..10).collect());
+}
+
+#[tokio::test]
+async fn a_link_claiming_a_peers_id_gets_none_of_its_traffic() {
+    let limits = Limits {
+        hello_timeout: Duration::from_millis(500),
+        handshake_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    };
+    let (a, b, b_id) = good_pair(20, limits).await;
+    // Someone says hello as A, and only that.
+    let mut claim = RawTcp::connect(host(6), &listening(&b, "tcp"))
+        .await
+        .expect("connect");
+    assert_eq!(claim.hello(a.id(), PATIENT).await.expect("hello"), b_id);
+    send_numbered(&b, a.id(), 0..40).await;
+    assert_eq!(receive_numbered(&a, 40).await, (0..40).collect());
+    // What the link may get: the link proof, one small sealed data message
+    // that asks the other end to show that it holds the session.
+    let mut data_frames = Vec::new();
+    loop {
+        match claim.next(PATIENT).await {
+            platform_tests::raw::Next::Frame(frame) => {
+                if platform_tests::raw::kind_and_source(&frame).map(|(kind, _)| kind)
+                    == Some(platform_tests::raw::DATA)
+                {
+                    data_frames.push(frame.len());
+                }
+            }
+            platform_tests::raw::Next::Closed => break,
+            platform_tests::raw::Next::Silence => panic!("the claiming link is never closed"),
+        }
+    }
+    assert!(
+        data_frames.len() <= 1 && data_frames.iter().all(|len| *len < 100),
+        "traffic for A went to the link that only claimed A's id: {data_frames:?}"
+    );
+}

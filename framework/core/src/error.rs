@@ -20,6 +20,8 @@ pub enum PlatformError {
     BadHello,
     #[error("the peer claims this platform's own id")]
     SelfConnection,
+    #[error("too many peer platforms are known (Limits::max_peers)")]
+    TooManyPeers,
     #[error("the platform is shut down")]
     Shutdown,
     #[error("random number generator failed")]

@@ -31,6 +31,9 @@ pub(crate) enum FrameKind {
 pub(crate) enum Channel {
     Application = 0,
     Service = 1,
+    /// Empty: sent on a new link to show the peer that it reaches this
+    /// platform's session.
+    Link = 2,
 }
 
 impl Channel {
@@ -38,6 +41,7 @@ impl Channel {
         match byte {
             0 => Some(Self::Application),
             1 => Some(Self::Service),
+            2 => Some(Self::Link),
             _ => None,
         }
     }

@@ -11,7 +11,7 @@ use jadeite_security::{
     Handshake, HandshakeError, Now, PacketType, PlatformId, Received, RoleName, SecureSession,
     SecurityEvent,
 };
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use jadeite_security::channel::{DATA_HEADER_LEN, DATA_OVERHEAD};
 
@@ -87,6 +87,9 @@ pub(crate) enum PeerCommand {
         outgoing: mpsc::Sender<Vec<u8>>,
         remote: String,
         dialed: Option<TransportAddress>,
+        /// The link belongs to a relay that forwards this peer's frames.
+        relayed: bool,
+        close: Arc<Notify>,
     },
     Frame {
         link: LinkId,
@@ -124,6 +127,16 @@ struct Link {
     outgoing: mpsc::Sender<Vec<u8>>,
     remote: String,
     dialed: Option<TransportAddress>,
+    /// A relay's link to us, carrying this peer's frames among others.
+    relayed: bool,
+    /// An authenticated frame of this peer's session arrived on it. The hello
+    /// that opened a link is unauthenticated: anyone can claim any platform
+    /// id, so data goes only on links the session itself has shown to reach
+    /// the peer.
+    proven: bool,
+    opened: Instant,
+    /// Ends the link's reader (and so the connection).
+    close: Arc<Notify>,
 }
 
 struct HandshakeRun {
@@ -131,6 +144,8 @@ struct HandshakeRun {
     deadline: Instant,
     /// The host that made us answer, holding a handshake slot; `None` when we initiated.
     slot_host: Option<String>,
+    /// The link the peer's Offer came on, when we answer.
+    link: Option<LinkId>,
 }
 
 struct Session {
@@ -155,7 +170,7 @@ struct PeerActor {
     handshake: Option<HandshakeRun>,
     session: Option<Session>,
     queue: VecDeque<Queued>,
-    early: VecDeque<Vec<u8>>,
+    early: VecDeque<(LinkId, Vec<u8>)>,
     redial: Option<(TransportAddress, Instant, Duration)>,
 }
 
@@ -207,26 +222,32 @@ pub(crate) fn attach_link(
         }
         let _ = sink.close().await;
     });
-    let handle = peer_handle(&inner, peer);
     let own = inner.id;
     let mut shutdown = inner.shutdown.clone();
     let weak = Arc::downgrade(&inner);
-    drop(inner);
+    let close = Arc::new(Notify::new());
     tokio::spawn(async move {
-        let up = PeerCommand::LinkUp {
+        let up = |dialed: Option<TransportAddress>, relayed| PeerCommand::LinkUp {
             link,
             outgoing: outgoing.clone(),
             remote: remote.clone(),
             dialed,
+            relayed,
+            close: Arc::clone(&close),
         };
-        if handle.send(up).await.is_err() {
+        let Some(handle) = deliver(&inner, peer, up(dialed, false)).await else {
             return;
-        }
+        };
+        drop(inner);
         let mut relayed: HashSet<PlatformId> = HashSet::new();
         loop {
             let frame = tokio::select! {
                 frame = source.recv() => frame,
                 _ = shutdown.changed() => break,
+                () = close.notified() => {
+                    tracing::debug!(%remote, "link closed by its peer's actor");
+                    break;
+                }
             };
             let frame = match frame {
                 Ok(Some(frame)) => frame,
@@ -258,21 +279,22 @@ pub(crate) fn attach_link(
                 // A frame relayed by this link's peer from another platform: the
                 // reply goes back the same way.
                 let first = !relayed.contains(&header.source);
-                if first && relayed.len() >= RELAYED_SOURCES_PER_LINK {
+                if first
+                    && (relayed.len() >= RELAYED_SOURCES_PER_LINK
+                        || !has_room_for(&inner, header.source))
+                {
                     continue;
                 }
-                let target = peer_handle(&inner, header.source);
                 if first {
                     relayed.insert(header.source);
-                    let up = PeerCommand::LinkUp {
-                        link,
-                        outgoing: outgoing.clone(),
-                        remote: remote.clone(),
-                        dialed: None,
-                    };
-                    let _ = target.send(up).await;
+                    if deliver(&inner, header.source, up(None, true))
+                        .await
+                        .is_none()
+                    {
+                        continue;
+                    }
                 }
-                target
+                peer_handle(&inner, header.source)
             };
             drop(inner);
             if target
@@ -297,6 +319,25 @@ pub(crate) fn attach_link(
             }
         }
     });
+}
+
+/// Sends `command` to `peer`'s actor, starting a new one if the old one
+/// ended in the meantime (an idle actor ends itself). The handle it used.
+async fn deliver(inner: &Arc<Inner>, peer: PlatformId, command: PeerCommand) -> Option<PeerHandle> {
+    let handle = peer_handle(inner, peer);
+    match handle.send(command).await {
+        Ok(()) => Some(handle),
+        Err(mpsc::error::SendError(command)) => {
+            let handle = peer_handle(inner, peer);
+            handle.send(command).await.ok().map(|()| handle)
+        }
+    }
+}
+
+/// Whether one more peer fits `Limits::max_peers` (a known peer always does).
+pub(crate) fn has_room_for(inner: &Inner, peer: PlatformId) -> bool {
+    let peers = lock(inner.peers());
+    peers.contains_key(&peer) || peers.len() < inner.limits.max_peers
 }
 
 impl PeerActor {
@@ -326,10 +367,35 @@ impl PeerActor {
             while let Some(command) = next {
                 next = self.handle(&inner, command, &mut commands).await;
             }
+            if self.is_idle() && commands.is_empty() {
+                // Nothing to keep: a hello whose link is gone, a handshake
+                // that failed. Ending here keeps unanswered ids from piling up.
+                commands.close();
+                if commands.is_empty() {
+                    let mut peers = lock(inner.peers());
+                    if peers
+                        .get(&self.peer)
+                        .is_some_and(|handle| handle.is_closed())
+                    {
+                        peers.remove(&self.peer);
+                    }
+                    return;
+                }
+            }
         }
         for queued in self.queue.drain(..) {
             queued.reply.send(Err(SendError::Shutdown));
         }
+    }
+
+    fn is_idle(&self) -> bool {
+        self.links.is_empty()
+            && self.via.is_none()
+            && self.handshake.is_none()
+            && self.session.is_none()
+            && self.queue.is_empty()
+            && self.early.is_empty()
+            && self.redial.is_none()
     }
 
     fn next_wakeup(&self) -> Option<Instant> {
@@ -337,10 +403,26 @@ impl PeerActor {
         let handshake = self.handshake.as_ref().map(|h| h.deadline);
         let queue = self.queue.front().map(|q| q.deadline);
         let redial = self.redial.as_ref().map(|(_, at, _)| *at);
-        [session, handshake, queue, redial]
+        let unproven = self
+            .links
+            .iter()
+            .filter(|l| !l.proven && !l.relayed)
+            .map(|l| l.opened + self.unproven_link_lifetime())
+            .min();
+        [session, handshake, queue, redial, unproven]
             .into_iter()
             .flatten()
             .min()
+    }
+
+    /// How long a link may stay without an authenticated frame: time to say
+    /// hello and finish a handshake. A half-open connection is closed then.
+    fn unproven_link_lifetime(&self) -> Duration {
+        self.inner
+            .upgrade()
+            .map_or(Duration::from_secs(15), |inner| {
+                inner.limits.hello_timeout + inner.limits.handshake_timeout
+            })
     }
 
     /// Handles `command`; returns a command it took from `commands` while
@@ -358,7 +440,7 @@ impl PeerActor {
                 reply,
                 deadline,
             } => {
-                if self.session.is_some() && self.can_transmit() {
+                if self.session.is_some() && self.can_send_data() {
                     return self
                         .send_batch(inner, channel, payload, reply, commands)
                         .await;
@@ -370,22 +452,30 @@ impl PeerActor {
                 outgoing,
                 remote,
                 dialed,
+                relayed,
+                close,
             } => {
-                let was_unreachable = !self.can_transmit();
                 // The dialing side makes the session at once, so that the
                 // service layers exchange their directories without waiting
                 // for a first message.
                 let eager = dialed.is_some();
+                if dialed.is_some() {
+                    self.redial = None;
+                }
                 self.links.push(Link {
                     id: link,
                     outgoing,
                     remote,
                     dialed,
+                    relayed,
+                    proven: false,
+                    opened: Instant::now(),
+                    close,
                 });
-                self.redial = None;
-                if was_unreachable && self.session.is_some() {
-                    let update = inner.services.peer_reachable(inner, self.peer);
-                    self.send_inline(inner, Channel::Service, update).await;
+                if self.session.is_some() {
+                    // Show the peer that this link reaches us, so that it
+                    // sends on it too (and we do once it answers in kind).
+                    self.prove_link(inner, link).await;
                 }
                 self.start_handshake(inner, eager).await;
             }
@@ -396,7 +486,7 @@ impl PeerActor {
                 frame,
             } => self.on_frame(inner, link, header, frame).await,
             PeerCommand::Forward { frame } => {
-                self.transmit(inner, frame).await;
+                self.transmit_on(inner, frame, true).await;
             }
             PeerCommand::Route { via } => {
                 self.via = Some(via);
@@ -407,7 +497,7 @@ impl PeerActor {
                     roles: Arc::clone(&s.roles),
                     suite: s.session.suite(),
                     send_epoch: s.session.send_epoch(),
-                    links: self.links.len(),
+                    links: self.links.iter().filter(|l| l.proven).count(),
                 }));
             }
         }
@@ -483,7 +573,7 @@ impl PeerActor {
         let Some(message) = message else {
             return;
         };
-        if self.session.is_none() || !self.can_transmit() {
+        if self.session.is_none() || !self.can_send_data() {
             tracing::debug!(peer = %self.peer, "no session for a layer message; dropped");
             return;
         }
@@ -492,8 +582,70 @@ impl PeerActor {
         self.transmit_batch(inner, batch).await;
     }
 
-    fn can_transmit(&self) -> bool {
+    /// Seals an empty link-channel message onto `link` alone: the peer's
+    /// proof that the link reaches this platform's session.
+    async fn prove_link(&mut self, inner: &Arc<Inner>, link: LinkId) {
+        let mut batch = Batch::new(&self.header(FrameKind::Data).encode());
+        batch.push(Channel::Link, &[], None);
+        let Batch { mut frame, .. } = batch;
+        let Some(session) = self.session.as_mut() else {
+            return;
+        };
+        let mut packet = frame.split_off(ROUTING_HEADER_LEN);
+        if let Err(error) =
+            session
+                .session
+                .seal_in_place(&frame[..ROUTING_HEADER_LEN], &mut packet, Instant::now())
+        {
+            tracing::debug!(peer = %self.peer, %error, "no link proof sealed");
+            self.poll_session(inner).await;
+            return;
+        }
+        frame.append(&mut packet);
+        if let Some(target) = self.links.iter().find(|l| l.id == link) {
+            let _ = target.outgoing.try_send(frame);
+        }
+    }
+
+    /// Marks `link` as reaching the peer's session; if it is the first such
+    /// link, the peer is reachable again and waiting messages go out.
+    async fn mark_proven(&mut self, inner: &Arc<Inner>, link: LinkId) {
+        let was_reachable = self.can_send_data();
+        let Some(target) = self.links.iter_mut().find(|l| l.id == link) else {
+            return;
+        };
+        if target.proven {
+            return;
+        }
+        target.proven = true;
+        if !was_reachable && self.session.is_some() {
+            let update = inner.services.peer_reachable(inner, self.peer);
+            self.send_inline(inner, Channel::Service, update).await;
+            self.flush_queue(inner).await;
+        }
+    }
+
+    /// Closes a link that never showed it reaches the peer. Relayed links
+    /// are a relay's connection, shared with others: they are only forgotten.
+    fn close_unproven(&mut self, link: Option<LinkId>) {
+        self.links.retain(|l| {
+            let doomed = !l.proven && link.is_none_or(|id| id == l.id);
+            if doomed && !l.relayed {
+                tracing::debug!(peer = %l.remote, "closing an unauthenticated link");
+                l.close.notify_one();
+            }
+            !doomed
+        });
+    }
+
+    /// A handshake may go on any link: it authenticates itself.
+    fn can_handshake(&self) -> bool {
         !self.links.is_empty() || self.via.is_some()
+    }
+
+    /// Data goes only on proven links, or through the relay.
+    fn can_send_data(&self) -> bool {
+        self.links.iter().any(|l| l.proven) || self.via.is_some()
     }
 
     /// Starts a handshake if messages wait for a session, or `eagerly` when
@@ -504,7 +656,7 @@ impl PeerActor {
             self.flush_queue(inner).await;
             return;
         }
-        if !self.can_transmit() {
+        if !self.can_handshake() {
             return;
         }
         match Handshake::initiate(Arc::clone(&inner.security), Some(self.peer)) {
@@ -514,6 +666,7 @@ impl PeerActor {
                     machine,
                     deadline,
                     slot_host: None,
+                    link: None,
                 });
                 self.send_frame(inner, FrameKind::Handshake, &offer, None)
                     .await;
@@ -526,7 +679,7 @@ impl PeerActor {
     }
 
     async fn flush_queue(&mut self, inner: &Arc<Inner>) {
-        if self.session.is_none() || !self.can_transmit() {
+        if self.session.is_none() || !self.can_send_data() {
             return;
         }
         while let Some(first) = self.queue.pop_front() {
@@ -631,27 +784,39 @@ impl PeerActor {
     ) {
         let frame = self.header(kind).frame(body);
         if let Some(link) = link.and_then(|id| self.links.iter().find(|l| l.id == id)) {
-            if link.outgoing.send(frame).await.is_ok() {
-                return;
-            }
+            let _ = link.outgoing.send(frame).await;
             return;
         }
-        self.transmit(inner, frame).await;
+        self.transmit_on(inner, frame, true).await;
     }
 
-    /// Hands a frame to one link, round robin; through the relay if there is no link.
+    /// Hands a data frame to one proven link, round robin; through the
+    /// relay if there is none.
     async fn transmit(&mut self, inner: &Arc<Inner>, frame: Vec<u8>) -> bool {
+        self.transmit_on(inner, frame, false).await
+    }
+
+    /// As `transmit`; with `any_link`, unproven links count too (for frames
+    /// that authenticate themselves or are not ours: handshakes, relaying).
+    async fn transmit_on(&mut self, inner: &Arc<Inner>, frame: Vec<u8>, any_link: bool) -> bool {
         let mut frame = frame;
-        for _ in 0..self.links.len() {
-            self.next_link = (self.next_link + 1) % self.links.len();
-            match self.links[self.next_link].outgoing.try_send(frame) {
+        let count = self.links.len();
+        let mut waiting_on = None;
+        for _ in 0..count {
+            self.next_link = (self.next_link + 1) % count;
+            let link = &self.links[self.next_link];
+            if !(any_link || link.proven) {
+                continue;
+            }
+            waiting_on.get_or_insert(self.next_link);
+            match link.outgoing.try_send(frame) {
                 Ok(()) => return true,
                 Err(
                     mpsc::error::TrySendError::Full(back) | mpsc::error::TrySendError::Closed(back),
                 ) => frame = back,
             }
         }
-        if let Some(link) = self.links.get(self.next_link) {
+        if let Some(link) = waiting_on.and_then(|index| self.links.get(index)) {
             // Every link is busy: wait for one (backpressure), bounded.
             let sent =
                 tokio::time::timeout(inner.limits.send_timeout, link.outgoing.send(frame)).await;
@@ -672,14 +837,13 @@ impl PeerActor {
         };
         let lost = self.links.remove(position);
         tracing::debug!(peer = %self.peer, remote = %lost.remote, "link lost");
-        if !self.links.is_empty() {
-            return;
-        }
-        if let Some(address) = lost.dialed {
+        if self.links.is_empty()
+            && let Some(address) = lost.dialed
+        {
             let first = inner.limits.redial_first;
             self.redial = Some((address, Instant::now() + first, first));
         }
-        if self.via.is_none() {
+        if lost.proven && !self.can_send_data() {
             inner.services.peer_unreachable(inner, self.peer);
         }
     }
@@ -697,11 +861,11 @@ impl PeerActor {
             FrameKind::Data => {
                 if self.session.is_none() {
                     if self.handshake.is_some() && self.early.len() < EARLY_FRAMES {
-                        self.early.push_back(frame);
+                        self.early.push_back((link, frame));
                     }
                     return;
                 }
-                self.open(inner, &header, frame).await;
+                self.open(inner, link, &header, frame).await;
             }
             FrameKind::Abort => {
                 if self.initiated_handshake() {
@@ -719,17 +883,32 @@ impl PeerActor {
         }
     }
 
-    async fn open(&mut self, inner: &Arc<Inner>, header: &RoutingHeader, mut frame: Vec<u8>) {
+    async fn open(
+        &mut self,
+        inner: &Arc<Inner>,
+        link: LinkId,
+        header: &RoutingHeader,
+        mut frame: Vec<u8>,
+    ) {
         let Some(session) = self.session.as_mut() else {
             return;
         };
         let routing = header.encode();
         let roles = Arc::clone(&session.roles);
-        match session
-            .session
-            .open(&routing, &mut frame[ROUTING_HEADER_LEN..], Instant::now())
-        {
-            Ok(Received::Application(plaintext)) => {
+        let received =
+            match session
+                .session
+                .open(&routing, &mut frame[ROUTING_HEADER_LEN..], Instant::now())
+            {
+                Ok(received) => received,
+                Err(error) => {
+                    tracing::debug!(peer = %self.peer, %error, "data message dropped");
+                    return;
+                }
+            };
+        self.mark_proven(inner, link).await;
+        match received {
+            Received::Application(plaintext) => {
                 let Some(messages) = split_batch(plaintext) else {
                     // Authentic but malformed: the peer is broken, not an attacker.
                     tracing::warn!(peer = %self.peer, "malformed batch dropped");
@@ -754,6 +933,8 @@ impl PeerActor {
                                 inner.services.on_message(inner, self.peer, &roles, payload),
                             );
                         }
+                        // Its arrival proved the link; nothing else to do.
+                        Channel::Link => {}
                     }
                 }
                 for answer in answers {
@@ -761,8 +942,7 @@ impl PeerActor {
                         .await;
                 }
             }
-            Ok(Received::Control) => self.poll_session(inner).await,
-            Err(error) => tracing::debug!(peer = %self.peer, %error, "data message dropped"),
+            Received::Control => self.poll_session(inner).await,
         }
     }
 
@@ -779,27 +959,43 @@ impl PeerActor {
             if self.initiated_handshake() && self.own < self.peer {
                 return;
             }
+            // One answer at a time per claimed id: a second Offer on another
+            // link (perhaps from someone else claiming the same id) waits
+            // for the first to end rather than cancelling it.
+            if let Some(HandshakeRun {
+                link: Some(answering),
+                ..
+            }) = &self.handshake
+                && *answering != link
+            {
+                tracing::debug!(peer = %self.peer, %host, "offer ignored: already answering one");
+                return;
+            }
             if let Verdict::Refuse { for_another } =
                 lock(&inner.throttle).check(&host, Instant::now())
             {
                 tracing::info!(%host, wait_ms = for_another.as_millis() as u64, "handshake refused: password guessing limit");
+                self.close_unproven(Some(link));
                 return;
             }
+            // A repeated Offer on the same link gives its slot back first.
+            self.drop_handshake(inner);
             if !inner.handshakes.acquire(
                 &host,
                 inner.limits.handshakes_per_host,
                 inner.limits.handshakes_total,
             ) {
                 tracing::info!(%host, "handshake refused: too many in progress");
+                self.close_unproven(Some(link));
                 return;
             }
-            self.drop_handshake(inner);
             let machine = Handshake::respond(Arc::clone(&inner.security));
             let deadline = Instant::now() + inner.limits.handshake_timeout;
             self.handshake = Some(HandshakeRun {
                 machine,
                 deadline,
                 slot_host: Some(host.clone()),
+                link: Some(link),
             });
         }
         let Some(run) = self.handshake.as_mut() else {
@@ -827,18 +1023,41 @@ impl PeerActor {
                     if events.is_empty() && !established.peer_roles.is_empty() {
                         lock(&inner.throttle).record_success(&host);
                     }
+                    // Platform ids are not secrets: whoever holds a role we
+                    // accept can claim any id. A new handshake may replace a
+                    // live session only if it proves at least the same roles,
+                    // so nobody takes over a peer's traffic with less.
+                    if let Some(current) = &self.session
+                        && !established.peer_roles.is_superset(&current.roles)
+                    {
+                        tracing::warn!(peer = %self.peer, %remote, "a handshake with fewer roles than the live session was discarded");
+                        self.close_unproven(Some(link));
+                        return;
+                    }
                     tracing::info!(peer = %self.peer, suite = %established.suite, roles = ?established.peer_roles, "session established");
                     let roles = Arc::new(established.peer_roles);
                     self.session = Some(Session {
                         session: established.session,
                         roles: Arc::clone(&roles),
                     });
+                    if let Some(proven) = self.links.iter_mut().find(|l| l.id == link) {
+                        proven.proven = true;
+                    }
                     let directory = inner.services.session_established(inner, self.peer, &roles);
                     self.send_inline(inner, Channel::Service, directory).await;
-                    for frame in std::mem::take(&mut self.early) {
+                    for (early_link, frame) in std::mem::take(&mut self.early) {
                         if let Ok((header, _)) = RoutingHeader::decode(&frame) {
-                            self.open(inner, &header, frame).await;
+                            self.open(inner, early_link, &header, frame).await;
                         }
+                    }
+                    let others: Vec<LinkId> = self
+                        .links
+                        .iter()
+                        .filter(|l| !l.proven)
+                        .map(|l| l.id)
+                        .collect();
+                    for other in others {
+                        self.prove_link(inner, other).await;
                     }
                     self.flush_queue(inner).await;
                 }
@@ -857,6 +1076,7 @@ impl PeerActor {
                     let reason = error.to_string();
                     self.send_frame(inner, FrameKind::Abort, reason.as_bytes(), Some(link))
                         .await;
+                    self.close_unproven(Some(link));
                 }
             }
         }
@@ -882,6 +1102,7 @@ impl PeerActor {
     async fn on_timer(&mut self, inner: &Arc<Inner>) {
         let now = Instant::now();
         if self.handshake.as_ref().is_some_and(|h| now >= h.deadline) {
+            let answered_on = self.handshake.as_ref().and_then(|h| h.link);
             let initiated = self.initiated_handshake();
             self.drop_handshake(inner);
             if initiated {
@@ -889,7 +1110,20 @@ impl PeerActor {
                     peer: self.peer,
                     error: HandshakeError::Closed,
                 });
+            } else if let Some(link) = answered_on {
+                self.close_unproven(Some(link));
             }
+        }
+        let lifetime = self.unproven_link_lifetime();
+        let stale: Vec<LinkId> = self
+            .links
+            .iter()
+            .filter(|l| !l.proven && !l.relayed && now >= l.opened + lifetime)
+            .filter(|l| self.handshake.as_ref().is_none_or(|h| h.link != Some(l.id)))
+            .map(|l| l.id)
+            .collect();
+        for link in stale {
+            self.close_unproven(Some(link));
         }
         while self.queue.front().is_some_and(|q| now >= q.deadline) {
             if let Some(queued) = self.queue.pop_front() {

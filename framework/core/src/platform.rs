@@ -48,6 +48,10 @@ pub struct Limits {
     /// Deadline of a service call unless the client sets its own; also how
     /// long `Platform::find` waits for a service to appear.
     pub call_timeout: Duration,
+    /// Peer platforms known at once (each with its actor and session state).
+    /// A link from an unknown platform id beyond it is refused, so hellos
+    /// with made-up ids cost bounded memory.
+    pub max_peers: usize,
 }
 
 impl Default for Limits {
@@ -64,6 +68,7 @@ impl Default for Limits {
             max_payload: 1024 * 1024 - 1024,
             guessing: GuessLimits::default(),
             call_timeout: Duration::from_secs(30),
+            max_peers: 4096,
         }
     }
 }
@@ -166,6 +171,14 @@ impl PlatformBuilder {
         if self.limits.redial_first.is_zero() || self.limits.redial_first > self.limits.redial_max {
             return Err(PlatformError::Limits(
                 "redial_first must be positive and at most redial_max",
+            ));
+        }
+        if self.limits.handshakes_per_host == 0
+            || self.limits.handshakes_total == 0
+            || self.limits.max_peers == 0
+        {
+            return Err(PlatformError::Limits(
+                "handshakes_per_host, handshakes_total and max_peers must be positive",
             ));
         }
         let transports: HashMap<Scheme, Arc<dyn Transport>> = self
@@ -391,6 +404,12 @@ impl Platform {
         self.deliveries.lock().await.recv().await
     }
 
+    /// Peer platforms this platform keeps state for: those with a session,
+    /// a link, a handshake or messages in flight.
+    pub fn known_peers(&self) -> usize {
+        lock(&self.inner.peers).len()
+    }
+
     /// The verified roles of `peer`, if a session with it exists.
     pub async fn peer_roles(&self, peer: PlatformId) -> Option<Arc<BTreeSet<RoleName>>> {
         self.session_info(peer).await.map(|info| info.roles)
@@ -554,6 +573,9 @@ async fn open_link(
         return Err(PlatformError::SelfConnection);
     }
     let peer = header.source;
+    if !peer::has_room_for(inner, peer) {
+        return Err(PlatformError::TooManyPeers);
+    }
     let link = LinkId(inner.next_link.fetch_add(1, Ordering::Relaxed));
     peer::attach_link(Arc::clone(inner), peer, link, connection, dialed);
     Ok(peer)
