@@ -28,7 +28,7 @@
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
 use syn::parse::Parser;
 use syn::spanned::Spanned;
 use syn::{
@@ -239,6 +239,16 @@ fn expand(options: ServiceOptions, item: ItemTrait) -> syn::Result<TokenStream2>
         }
     });
 
+    // Every argument and result type must travel: checked here, spanned at
+    // the type in the method, so the error points there.
+    let wire_checks = methods.iter().flat_map(|m| {
+        m.args
+            .iter()
+            .map(|(_, ty)| ty)
+            .chain(std::iter::once(&m.output))
+            .map(|ty| quote_spanned!(ty.span()=> wire::<#ty>();))
+    });
+
     let client_doc = format!(
         "Typed client of the [`{trait_ident}`] service: each method calls the service \
          wherever it runs and returns `Result<_, CallError>`. Get one from \
@@ -251,6 +261,14 @@ fn expand(options: ServiceOptions, item: ItemTrait) -> syn::Result<TokenStream2>
     );
 
     Ok(quote! {
+        const _: () = {
+            fn wire<T: ::jadeite::service::Wire>() {}
+            #[allow(dead_code)]
+            fn check() {
+                #(#wire_checks)*
+            }
+        };
+
         #(#trait_attrs)*
         #vis trait #trait_ident: ::core::marker::Send + ::core::marker::Sync + 'static {
             #(#trait_methods)*

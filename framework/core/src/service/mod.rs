@@ -32,6 +32,12 @@ pub use context::{CallContext, Caller, RoleMap};
 pub use error::{CallError, RemoteFailure, Required};
 pub(crate) use registry::Services;
 
+/// What arguments and results of service methods must be: encodable,
+/// decodable without borrowing, and sendable to the component's task.
+pub trait Wire: serde::Serialize + serde::de::DeserializeOwned + Send + 'static {}
+
+impl<T: serde::Serialize + serde::de::DeserializeOwned + Send + 'static> Wire for T {}
+
 /// A future boxed so that it can be stored and sent between tasks.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 

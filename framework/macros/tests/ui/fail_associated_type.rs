@@ -1,0 +1,7 @@
+#[jadeite::service]
+trait Vault {
+    type Key;
+    async fn open(&self) -> bool;
+}
+
+fn main() {}

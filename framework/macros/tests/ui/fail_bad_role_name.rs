@@ -1,0 +1,7 @@
+#[jadeite::service]
+trait Vault {
+    #[roles("head cashier")]
+    async fn open(&self) -> bool;
+}
+
+fn main() {}

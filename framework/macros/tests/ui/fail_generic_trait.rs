@@ -1,0 +1,6 @@
+#[jadeite::service]
+trait Store<T> {
+    async fn get(&self, key: String) -> u64;
+}
+
+fn main() {}

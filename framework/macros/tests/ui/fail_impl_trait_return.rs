@@ -1,0 +1,6 @@
+#[jadeite::service]
+trait Numbers {
+    async fn all(&self) -> impl Iterator<Item = u32>;
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[jadeite::service]
+trait Counter {
+    async fn bump(&mut self) -> u64;
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[jadeite::service]
+trait Factory {
+    async fn make(count: u32) -> u64;
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[jadeite::service]
+struct Vault;
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[jadeite::service]
+trait Clock {
+    fn now(&self) -> u64;
+}
+
+fn main() {}

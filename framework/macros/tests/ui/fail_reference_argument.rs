@@ -1,0 +1,6 @@
+#[jadeite::service]
+trait Greeter {
+    async fn greet(&self, name: &str) -> String;
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+#[jadeite::service]
+trait Vault {
+    #[roles("cashier")]
+    #[unrestricted]
+    async fn open(&self) -> bool;
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[jadeite::service(rolez = ["cashier"])]
+trait Vault {
+    async fn open(&self) -> bool;
+}
+
+fn main() {}

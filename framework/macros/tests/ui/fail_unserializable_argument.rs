@@ -1,0 +1,8 @@
+struct Opaque;
+
+#[jadeite::service]
+trait Vault {
+    async fn open(&self, key: Opaque) -> bool;
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+struct Opaque;
+
+#[jadeite::service]
+trait Vault {
+    async fn open(&self) -> Opaque;
+}
+
+fn main() {}
