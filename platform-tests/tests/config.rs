@@ -298,6 +298,26 @@ fn every_mistake_names_its_key_and_reason() {
             "greater than 0",
         ),
         (
+            "name = \"a\"\n[limits]\ncall_timeout_ms = 0",
+            "limits.call_timeout_ms",
+            "greater than 0",
+        ),
+        (
+            "name = \"a\"\n[role_map]\n\"bad role\" = [\"x\"]",
+            "role_map.bad role",
+            "role name",
+        ),
+        (
+            "name = \"a\"\n[role_map]\ninventory = []",
+            "role_map.inventory",
+            "name 1 to",
+        ),
+        (
+            "name = \"a\"\n[role_map]\ninventory = [\"ok\", \"no way\"]",
+            "role_map.inventory[1]",
+            "role name",
+        ),
+        (
             "name = \"a\"\n[limits.guessing]\nblock_after = 0",
             "limits.guessing.block_after",
             "greater than 0",

@@ -1092,3 +1092,45 @@ async fn calls_in_flight_when_the_connection_drops_fail_clearly_or_complete_once
         server.shutdown();
     }
 }
+
+#[tokio::test]
+async fn a_role_map_from_a_config_file_applies_to_calls() {
+    let dir = std::env::temp_dir().join(format!("jadeite-rolemap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(dir.join("inventory.key"), "11".repeat(32)).expect("key file");
+    let toml = r#"
+name = "server"
+listen = ["tcp://127.0.0.1:0"]
+
+[roles.inventory]
+shared_key_file = "inventory.key"
+
+[role_map]
+inventory = ["auditor", "stock-reader"]
+"#;
+    let mut configured = Platform::from_config_str(toml, &dir).expect("valid config");
+    for transport in network_transports() {
+        configured = configured.transport(transport);
+    }
+    let server = configured.start().await.expect("server starts");
+    let _ = std::fs::remove_dir_all(&dir);
+    let _component = server
+        .spawn(Probe::default())
+        .provide::<AuditServer>()
+        .start()
+        .await
+        .expect("component starts");
+    let client = dial(
+        &server,
+        "tcp",
+        builder(
+            "client",
+            with_key(Credentials::new(), "inventory", INVENTORY),
+        ),
+    )
+    .await;
+    let audit: AuditClient = find(&client, Scope::Global).await;
+    let seen = audit.who().await.expect("inventory maps to auditor");
+    assert_eq!(seen.verified, names(&["inventory"]));
+    assert_eq!(seen.roles, names(&["auditor", "inventory", "stock-reader"]));
+}

@@ -16,6 +16,9 @@
 //! certificate_chain = "pki/checkout.pem"  # verify with the role's CA
 //! private_key = "pki/checkout.key"
 //! trust_anchor = "pki/checkout-ca.pem"
+//!
+//! [role_map]                            # callers verified as inventory
+//! inventory = ["stock-reader"]          # also hold stock-reader here
 //! ```
 //!
 //! Secrets are never written in the file itself: they come from files of
@@ -39,6 +42,7 @@ use thiserror::Error;
 use zeroize::Zeroizing;
 
 use crate::platform::{Limits, Platform, PlatformBuilder};
+use crate::service::RoleMap;
 use crate::transport::TransportAddress;
 
 /// Largest config file read.
@@ -124,6 +128,8 @@ struct FileConfig {
     #[serde(default)]
     roles: BTreeMap<String, RoleEntry>,
     #[serde(default)]
+    role_map: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
     limits: LimitsEntry,
     #[serde(default)]
     channel: ChannelEntry,
@@ -162,6 +168,8 @@ struct LimitsEntry {
     redial_first_ms: Option<u64>,
     redial_max_ms: Option<u64>,
     max_payload: Option<usize>,
+    call_timeout_ms: Option<u64>,
+    max_peers: Option<usize>,
     #[serde(default)]
     guessing: GuessingEntry,
 }
@@ -274,10 +282,33 @@ impl FileConfig {
             credentials = entry.add_to(credentials, &name, base)?;
         }
         builder = builder.credentials(credentials);
+        builder = builder.role_map(role_map(self.role_map)?);
         builder = builder.limits(self.limits.into_limits()?);
         builder = builder.channel(self.channel.into_channel()?);
         Ok(builder)
     }
+}
+
+/// Most entries of `[role_map]`, and roles one entry maps to.
+const MAX_ROLE_MAP: usize = 256;
+
+fn role_map(entries: BTreeMap<String, Vec<String>>) -> Result<RoleMap, KeyError> {
+    if entries.len() > MAX_ROLE_MAP {
+        return Err(at("role_map", format!("at most {MAX_ROLE_MAP} entries")));
+    }
+    let mut map = RoleMap::new();
+    for (from, targets) in entries {
+        let key = format!("role_map.{from}");
+        let source = RoleName::new(from).map_err(|error| at(&key, error))?;
+        if targets.is_empty() || targets.len() > MAX_ROLE_MAP {
+            return Err(at(&key, format!("name 1 to {MAX_ROLE_MAP} roles")));
+        }
+        for (i, target) in targets.into_iter().enumerate() {
+            let target = RoleName::new(target).map_err(|error| at(format!("{key}[{i}]"), error))?;
+            map = map.map(source.clone(), target);
+        }
+    }
+    Ok(map)
 }
 
 fn addresses(key: &str, texts: &[String]) -> Result<Vec<TransportAddress>, KeyError> {
@@ -493,6 +524,12 @@ impl LimitsEntry {
         }
         if let Some(v) = positive_count("limits.max_payload", self.max_payload)? {
             limits.max_payload = v;
+        }
+        if let Some(v) = ms("limits.call_timeout_ms", self.call_timeout_ms)? {
+            limits.call_timeout = v;
+        }
+        if let Some(v) = positive_count("limits.max_peers", self.max_peers)? {
+            limits.max_peers = v;
         }
         let guessing = self.guessing;
         if let Some(v) = ms("limits.guessing.first_delay_ms", guessing.first_delay_ms)? {
