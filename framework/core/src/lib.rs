@@ -65,5 +65,10 @@ pub use throttle::GuessLimits;
 /// `#[service]`: see [`service`] for what it generates.
 pub use jadeite_macros::service;
 
+/// The Rust examples of `docs/guide.md`, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/guide.md")]
+pub struct GuideExamples;
+
 pub use jadeite_security as security;
 pub use jadeite_security::PlatformId;
