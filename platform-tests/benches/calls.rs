@@ -1,0 +1,752 @@
+//! Small request/response service calls over loopback TCP: Jadeite's secure
+//! remote call and same-platform call beside tarpc (plaintext) in one run.
+//!
+//! `cargo bench -p platform-tests --bench calls` prints one table per
+//! concurrency (1 and 64) and the verdict on each target:
+//!
+//! - **remote**: platforms A and B in this process, B listening on
+//!   `tcp://127.0.0.1:0`, A dialed to it (one link, one session), both with
+//!   one shared-key role `bench`; B runs one component providing `Echo`
+//!   (`#[service(roles = ["bench"])]`), A calls it through `EchoClient`.
+//! - **local**: the same component called from B itself (`Scope::Local`).
+//! - **tarpc**: `#[tarpc::service]` with the same method, request and
+//!   response types, over one loopback TCP connection (`TCP_NODELAY` set, as
+//!   `jadeite-tcp` does), tarpc's serde transport with bincode, the server
+//!   spawning a task per request as tarpc's examples do; plaintext.
+//!
+//! The request is a `u64` and a 48-byte `String`, the response the same
+//! shape; the method returns the id plus one and the string.
+//!
+//! A sample at concurrency 1 is `n` calls in a row (sized for ~4 ms); at
+//! concurrency 64, 64 tasks share `n` calls (each takes the next until all
+//! are issued) and the sample times calls `n/16` to `n - 64` as they
+//! complete: the steady state, without start-up and the final drain. Every
+//! call's latency is recorded too.
+//!
+//! Attribution items (concurrency 1): **tcp echo**, `jadeite-tcp` frames of
+//! the encoded request echoed by a task on the accepted connection (the
+//! transport's floor); **message echo**, A `Platform::send`s the encoded
+//! request to B, a task on B `receive`s and sends it back (the secure
+//! message layer without the service layer); **crypto**, no I/O:
+//! `SecureSession::seal_in_place` + `open` of a frame the size of the call
+//! message and of one the size of the reply (77 and 64 plaintext bytes, the
+//! 34-byte routing header as associated data): the cryptographic work on the
+//! critical path of one remote call.
+//!
+//! Method (see `benches/messaging.rs`): the machine has 2 shared, noisy
+//! cores, so every item runs round-robin with all others (a 25 ms slice per
+//! item per round). Throughput is reported from the 10th percentile of the
+//! per-call time over samples (what it costs when nothing else ran), the
+//! median beside it; latency as p50 and p99 of all single calls. One tokio
+//! multi-thread runtime with 2 workers runs every end of every case.
+//!
+//! Without `--bench` (e.g. `cargo test --benches`) it runs a smoke version:
+//! every item once with a few calls, checks the answers, and exits.
+//! `JADEITE_BENCH_ROUNDS=N` changes the number of rounds (default 80; 10
+//! gives figures in a few seconds). `JADEITE_BENCH_ONLY=TEXT` runs only the
+//! items whose label (e.g. `remote c=1`, `tarpc`) contains `TEXT` and prints
+//! one line per item instead of the tables: for profiling one case.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use jadeite::security::channel::DATA_HEADER_LEN;
+use jadeite::security::{Handshake, HandshakeConfig, Now, PlatformId, Received, SecureSession};
+use jadeite::transport::{Connection, Listener, Transport};
+use jadeite::{Component, Platform, Scope, service};
+use jadeite_tcp::TcpTransport;
+use platform_tests::{address, shared_key};
+use serde::{Deserialize, Serialize};
+use tarpc::server::Channel as _;
+
+const CONCURRENCY: [usize; 2] = [1, 64];
+/// 48 bytes.
+const BODY: &str = "a small request body of forty-eight bytes, yes!!";
+/// Target duration of one sample.
+const SAMPLE: Duration = Duration::from_millis(4);
+/// Time each item gets per round.
+const SLICE: Duration = Duration::from_millis(25);
+const DEFAULT_ROUNDS: usize = 80;
+/// The ratio the concurrency-1 p50 may reach against tarpc's.
+const LATENCY_TARGET: f64 = 1.2;
+/// Batch plaintext of one call of this bench (record header, envelope,
+/// arguments) and of its reply, as the platform seals them.
+const CALL_PLAINTEXT: usize = 77;
+const REPLY_PLAINTEXT: usize = 64;
+/// Routing header of a data frame: version, kind, two platform ids.
+const ROUTING_LEN: usize = 34;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Request {
+    id: u64,
+    body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Response {
+    id: u64,
+    body: String,
+}
+
+fn request(id: u64) -> Request {
+    Request {
+        id,
+        body: BODY.to_owned(),
+    }
+}
+
+fn answer(request: Request) -> Response {
+    Response {
+        id: request.id + 1,
+        body: request.body,
+    }
+}
+
+#[service(roles = ["bench"])]
+trait Echo {
+    async fn echo(&self, request: Request) -> Response;
+}
+
+struct Echoer;
+
+impl Component for Echoer {}
+
+impl Echo for Echoer {
+    async fn echo(&self, request: Request) -> Response {
+        answer(request)
+    }
+}
+
+#[tarpc::service]
+trait TarpcEcho {
+    async fn echo(request: Request) -> Response;
+}
+
+#[derive(Clone)]
+struct TarpcEchoer;
+
+impl TarpcEcho for TarpcEchoer {
+    async fn echo(self, _: tarpc::context::Context, request: Request) -> Response {
+        answer(request)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Case {
+    Tarpc,
+    Remote,
+    Local,
+    TcpEcho,
+    MessageEcho,
+    Crypto,
+}
+
+impl Case {
+    /// Short name, for `JADEITE_BENCH_ONLY`.
+    fn key(self) -> &'static str {
+        match self {
+            Case::Tarpc => "tarpc",
+            Case::Remote => "remote",
+            Case::Local => "local",
+            Case::TcpEcho => "tcp-echo",
+            Case::MessageEcho => "message-echo",
+            Case::Crypto => "crypto",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Case::Tarpc => "tarpc (plaintext)",
+            Case::Remote => "jadeite remote (secure)",
+            Case::Local => "jadeite local",
+            Case::TcpEcho => "tcp echo (jadeite-tcp frames)",
+            Case::MessageEcho => "message echo (Platform::send)",
+            Case::Crypto => "crypto: 2x seal + open, no I/O",
+        }
+    }
+}
+
+/// Platforms A and B over TCP with the `bench` role; B serves `Echo`.
+struct Platforms {
+    a: Platform,
+    b: Platform,
+    b_id: PlatformId,
+}
+
+async fn platforms() -> Platforms {
+    let b = Platform::builder("b")
+        .credentials(shared_key("bench", 7))
+        .transport(Arc::new(TcpTransport::new()))
+        .listen(address("tcp://127.0.0.1:0"))
+        .start()
+        .await
+        .expect("b starts");
+    let a = Platform::builder("a")
+        .credentials(shared_key("bench", 7))
+        .transport(Arc::new(TcpTransport::new()))
+        .start()
+        .await
+        .expect("a starts");
+    // Leak the handle: the component lives as long as the platform.
+    std::mem::forget(
+        b.spawn(Echoer)
+            .provide::<EchoServer>()
+            .start()
+            .await
+            .expect("component starts"),
+    );
+    let b_id = a.connect(&b.listen_addresses()[0]).await.expect("connect");
+    // The message echo: B sends back whatever arrives on the application channel.
+    let echo = b.clone();
+    tokio::spawn(async move {
+        while let Some(delivery) = echo.receive().await {
+            if echo.send(delivery.from, delivery.payload).await.is_err() {
+                break;
+            }
+        }
+    });
+    Platforms { a, b, b_id }
+}
+
+/// A tarpc server on 127.0.0.1 and a client connected to it.
+async fn tarpc_client() -> TarpcEchoClient {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("tarpc listens");
+    let bound = listener.local_addr().expect("bound address");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            stream.set_nodelay(true).expect("nodelay");
+            let transport = tarpc::serde_transport::Transport::from((
+                stream,
+                tarpc::tokio_serde::formats::Bincode::default(),
+            ));
+            let channel = tarpc::server::BaseChannel::with_defaults(transport);
+            tokio::spawn(
+                channel
+                    .execute(TarpcEchoer.serve())
+                    .for_each(|request| async move {
+                        tokio::spawn(request);
+                    }),
+            );
+        }
+    });
+    let stream = tokio::net::TcpStream::connect(bound)
+        .await
+        .expect("tarpc connects");
+    stream.set_nodelay(true).expect("nodelay");
+    let transport = tarpc::serde_transport::Transport::from((
+        stream,
+        tarpc::tokio_serde::formats::Bincode::default(),
+    ));
+    TarpcEchoClient::new(tarpc::client::Config::default(), transport).spawn()
+}
+
+/// A `jadeite-tcp` connection whose far end echoes every frame.
+async fn tcp_echo() -> (Connection, Box<dyn Listener>) {
+    let transport = TcpTransport::new();
+    let mut listener = transport
+        .listen(&address("tcp://127.0.0.1:0"))
+        .await
+        .expect("listen");
+    let bound = listener.local_address().clone();
+    let (dialed, accepted) = tokio::join!(transport.connect(&bound), listener.accept());
+    let Connection {
+        mut sink,
+        mut source,
+        ..
+    } = accepted.expect("accept");
+    tokio::spawn(async move {
+        while let Ok(Some(frame)) = source.recv().await {
+            if sink.send(frame).await.is_err() {
+                break;
+            }
+        }
+    });
+    (dialed.expect("connect"), listener)
+}
+
+/// An established pair of sessions: (initiator, responder).
+fn session_pair() -> (SecureSession, SecureSession) {
+    let config = || {
+        Arc::new(HandshakeConfig::new(
+            PlatformId::random().expect("rng"),
+            shared_key("bench", 7),
+        ))
+    };
+    let (initiator_config, responder_config) = (config(), config());
+    let responder_id = responder_config.platform;
+    let (mut initiator, mut message) =
+        Handshake::initiate(initiator_config, Some(responder_id)).expect("initiate");
+    let mut responder = Handshake::respond(responder_config);
+    let (mut initiator_session, mut responder_session) = (None, None);
+    let mut to_responder = true;
+    loop {
+        let (machine, slot) = if to_responder {
+            (&mut responder, &mut responder_session)
+        } else {
+            (&mut initiator, &mut initiator_session)
+        };
+        let progress = machine.receive(&message, Now::system()).expect("handshake");
+        if let Some(established) = progress.established {
+            *slot = Some(established.session);
+        }
+        match progress.reply {
+            Some(reply) => {
+                message = reply;
+                to_responder = !to_responder;
+            }
+            None => break,
+        }
+    }
+    (
+        initiator_session.expect("initiator established"),
+        responder_session.expect("responder established"),
+    )
+}
+
+/// The sessions of both ends, for the crypto item.
+struct Sessions {
+    client: SecureSession,
+    server: SecureSession,
+}
+
+impl Sessions {
+    /// Seals `len` plaintext bytes on `from` and opens them on `to`, in the
+    /// frame layout of the platform (header reserved in front, sealed in place).
+    fn seal_open(from: &mut SecureSession, to: &mut SecureSession, len: usize) {
+        let header = [7u8; ROUTING_LEN];
+        let mut packet = Vec::with_capacity(DATA_HEADER_LEN + len + 16);
+        packet.resize(DATA_HEADER_LEN + len, 0x5a);
+        from.seal_in_place(&header, &mut packet, Instant::now())
+            .expect("seal");
+        match to.open(&header, &mut packet, Instant::now()).expect("open") {
+            Received::Application(plaintext) => assert_eq!(plaintext.len(), len),
+            Received::Control => panic!("a data message"),
+        }
+    }
+
+    fn call(&mut self) {
+        Self::seal_open(&mut self.client, &mut self.server, CALL_PLAINTEXT);
+        Self::seal_open(&mut self.server, &mut self.client, REPLY_PLAINTEXT);
+    }
+}
+
+/// One way of making a call; the clonable ones run at any concurrency.
+enum Caller {
+    Tarpc(TarpcEchoClient),
+    Jadeite(EchoClient),
+    Frames(Connection),
+    Messages(Platform, PlatformId),
+    /// Boxed: two sessions make it several times the size of the others.
+    Crypto(Box<Sessions>),
+}
+
+impl Caller {
+    fn try_clone(&self) -> Option<Self> {
+        match self {
+            Caller::Tarpc(client) => Some(Caller::Tarpc(client.clone())),
+            Caller::Jadeite(client) => Some(Caller::Jadeite(client.clone())),
+            Caller::Frames(_) | Caller::Messages(..) | Caller::Crypto(_) => None,
+        }
+    }
+
+    /// One call with request `id`; checks the answer.
+    async fn call(&mut self, id: u64) {
+        let response = match self {
+            Caller::Tarpc(client) => client
+                .echo(tarpc::context::current(), request(id))
+                .await
+                .expect("tarpc call"),
+            Caller::Jadeite(client) => client.echo(request(id)).await.expect("jadeite call"),
+            Caller::Frames(connection) => {
+                let bytes = jadeite::codec::encode(&request(id)).expect("encodes");
+                connection.sink.send(bytes).await.expect("send");
+                let echoed = connection.source.recv().await.expect("recv").expect("open");
+                answer(jadeite::codec::decode(&echoed).expect("decodes"))
+            }
+            Caller::Messages(platform, to) => {
+                let bytes = jadeite::codec::encode(&request(id)).expect("encodes");
+                platform.send(*to, bytes).await.expect("send");
+                let echoed = platform.receive().await.expect("running");
+                answer(jadeite::codec::decode(&echoed.payload).expect("decodes"))
+            }
+            Caller::Crypto(sessions) => {
+                sessions.call();
+                // Yield now and then, as a call would: the runtime's other
+                // tasks (the idle platforms' timers) are not starved.
+                if id.is_multiple_of(64) {
+                    tokio::task::yield_now().await;
+                }
+                answer(request(id))
+            }
+        };
+        assert_eq!(response.id, id + 1, "the answer to this call");
+        assert_eq!(response.body.len(), BODY.len());
+    }
+}
+
+/// Fewest calls in one sample: enough to skip the start and the drain.
+fn min_calls(concurrency: usize) -> usize {
+    16 * concurrency.max(1)
+}
+
+struct Item {
+    case: Case,
+    concurrency: usize,
+    caller: Caller,
+    /// Calls per sample.
+    count: usize,
+    /// Seconds per call, one per sample.
+    samples: Vec<f64>,
+    /// Seconds, one per call.
+    latencies: Vec<f64>,
+    /// Calls made, calibration and warm-up included.
+    made: usize,
+}
+
+impl Item {
+    fn new(case: Case, concurrency: usize, caller: Caller) -> Self {
+        Self {
+            case,
+            concurrency,
+            caller,
+            count: min_calls(concurrency),
+            samples: Vec::new(),
+            latencies: Vec::new(),
+            made: 0,
+        }
+    }
+
+    /// One sample of `self.count` calls; returns seconds per call.
+    async fn sample(&mut self) -> f64 {
+        self.made += self.count;
+        if self.concurrency == 1 {
+            let start = Instant::now();
+            for id in 0..self.count {
+                let begun = Instant::now();
+                self.caller.call(id as u64).await;
+                self.latencies.push(begun.elapsed().as_secs_f64());
+            }
+            return start.elapsed().as_secs_f64() / self.count as f64;
+        }
+        let total = self.count;
+        let skip = total / 16;
+        let until = total - self.concurrency;
+        let issued = Arc::new(AtomicUsize::new(0));
+        let done = Arc::new(AtomicUsize::new(0));
+        let marks: Arc<[OnceLock<Instant>; 2]> = Arc::new([OnceLock::new(), OnceLock::new()]);
+        let per_task = 2 * total / self.concurrency;
+        let tasks: Vec<_> = (0..self.concurrency)
+            .map(|_| {
+                let mut caller = self.caller.try_clone().expect("a clonable caller");
+                let (issued, done, marks) = (issued.clone(), done.clone(), marks.clone());
+                tokio::spawn(async move {
+                    let mut latencies = Vec::with_capacity(per_task);
+                    loop {
+                        let id = issued.fetch_add(1, Ordering::Relaxed);
+                        if id >= total {
+                            break;
+                        }
+                        let begun = Instant::now();
+                        caller.call(id as u64).await;
+                        let now = Instant::now();
+                        latencies.push((now - begun).as_secs_f64());
+                        let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
+                        if finished == skip {
+                            let _ = marks[0].set(now);
+                        } else if finished == until {
+                            let _ = marks[1].set(now);
+                        }
+                    }
+                    latencies
+                })
+            })
+            .collect();
+        for task in tasks {
+            self.latencies.extend(task.await.expect("caller task"));
+        }
+        let (from, to) = (
+            *marks[0].get().expect("start mark"),
+            *marks[1].get().expect("end mark"),
+        );
+        (to - from).as_secs_f64() / (until - skip) as f64
+    }
+
+    /// Sizes samples to about [`SAMPLE`].
+    async fn calibrate(&mut self) {
+        self.sample().await;
+        let per_call = self.sample().await.max(1e-8);
+        let unit = self.concurrency.max(16);
+        let wanted = (SAMPLE.as_secs_f64() / per_call) as usize;
+        self.count = (wanted / unit).clamp(4, 4096) * unit;
+    }
+
+    /// Runs samples for about `slice`, or exactly one when `slice` is zero.
+    async fn run(&mut self, slice: Duration) {
+        let start = Instant::now();
+        loop {
+            let s = self.sample().await;
+            self.samples.push(s);
+            if start.elapsed() >= slice {
+                break;
+            }
+        }
+    }
+
+    fn label(&self) -> String {
+        format!("{} c={}", self.case.key(), self.concurrency)
+    }
+
+    fn per_call(&self, fraction: f64) -> f64 {
+        percentile(&self.samples, fraction)
+    }
+
+    fn latency(&self, fraction: f64) -> f64 {
+        percentile(&self.latencies, fraction)
+    }
+}
+
+fn percentile(values: &[f64], fraction: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let index = ((sorted.len() as f64 * fraction) as usize).min(sorted.len() - 1);
+    sorted[index]
+}
+
+fn find(items: &[Item], case: Case, concurrency: usize) -> &Item {
+    items
+        .iter()
+        .find(|i| i.case == case && i.concurrency == concurrency)
+        .expect("item exists")
+}
+
+async fn build_items(platforms: &Platforms) -> Vec<Item> {
+    let tarpc = tarpc_client().await;
+    let remote: EchoClient = platforms
+        .a
+        .find(Scope::Platform(platforms.b_id))
+        .await
+        .expect("remote Echo found");
+    let local: EchoClient = platforms
+        .b
+        .find(Scope::Local)
+        .await
+        .expect("local Echo found");
+    let mut items = Vec::new();
+    for concurrency in CONCURRENCY {
+        items.push(Item::new(
+            Case::Tarpc,
+            concurrency,
+            Caller::Tarpc(tarpc.clone()),
+        ));
+        items.push(Item::new(
+            Case::Remote,
+            concurrency,
+            Caller::Jadeite(remote.clone()),
+        ));
+        items.push(Item::new(
+            Case::Local,
+            concurrency,
+            Caller::Jadeite(local.clone()),
+        ));
+    }
+    let (connection, listener) = tcp_echo().await;
+    // The listener only has to outlive the accept.
+    drop(listener);
+    items.push(Item::new(Case::TcpEcho, 1, Caller::Frames(connection)));
+    items.push(Item::new(
+        Case::MessageEcho,
+        1,
+        Caller::Messages(platforms.a.clone(), platforms.b_id),
+    ));
+    let (client, server) = session_pair();
+    items.push(Item::new(
+        Case::Crypto,
+        1,
+        Caller::Crypto(Box::new(Sessions { client, server })),
+    ));
+    items
+}
+
+fn us(seconds: f64) -> f64 {
+    seconds * 1e6
+}
+
+fn print_tables(items: &[Item]) {
+    for concurrency in CONCURRENCY {
+        let tarpc = find(items, Case::Tarpc, concurrency);
+        println!();
+        println!(
+            "## Concurrency {concurrency}: throughput (from the p10 per-call time; median in parentheses) and latency"
+        );
+        println!();
+        println!(
+            "| case | calls/s | (median) | vs tarpc | (median) | p50 latency | p99 latency | p50 vs tarpc | p99 vs tarpc |"
+        );
+        println!("|---|---|---|---|---|---|---|---|---|");
+        for item in items
+            .iter()
+            .filter(|i| i.concurrency == concurrency && i.case != Case::Crypto)
+        {
+            println!(
+                "| {} | {:.0} | ({:.0}) | **{:.3}** | ({:.3}) | {:.1} us | {:.1} us | **{:.3}** | {:.3} |",
+                item.case.name(),
+                1.0 / item.per_call(0.1),
+                1.0 / item.per_call(0.5),
+                tarpc.per_call(0.1) / item.per_call(0.1),
+                tarpc.per_call(0.5) / item.per_call(0.5),
+                us(item.latency(0.5)),
+                us(item.latency(0.99)),
+                item.latency(0.5) / tarpc.latency(0.5),
+                item.latency(0.99) / tarpc.latency(0.99),
+            );
+        }
+    }
+    println!();
+    println!("## Targets");
+    println!();
+    let (remote, tarpc) = (find(items, Case::Remote, 64), find(items, Case::Tarpc, 64));
+    let ratio = tarpc.per_call(0.1) / remote.per_call(0.1);
+    println!(
+        "secure remote throughput at concurrency 64 >= tarpc's: {:.0} vs {:.0} calls/s, ratio {:.3} (median {:.3}): {}",
+        1.0 / remote.per_call(0.1),
+        1.0 / tarpc.per_call(0.1),
+        ratio,
+        tarpc.per_call(0.5) / remote.per_call(0.5),
+        if ratio >= 1.0 { "met" } else { "not met" },
+    );
+    let (remote, tarpc) = (find(items, Case::Remote, 1), find(items, Case::Tarpc, 1));
+    let ratio = remote.latency(0.5) / tarpc.latency(0.5);
+    println!(
+        "secure remote p50 latency at concurrency 1 within {LATENCY_TARGET}x tarpc's: {:.1} vs {:.1} us, ratio {:.3} (p10 ratio {:.3}): {}",
+        us(remote.latency(0.5)),
+        us(tarpc.latency(0.5)),
+        ratio,
+        remote.latency(0.1) / tarpc.latency(0.1),
+        if ratio <= LATENCY_TARGET {
+            "met"
+        } else {
+            "not met"
+        },
+    );
+    println!();
+    println!("## Where the time goes at concurrency 1 (single calls, us: p10 / p50 / p99)");
+    println!();
+    println!("| case | p10 | p50 | p99 |");
+    println!("|---|---|---|---|");
+    for case in [
+        Case::TcpEcho,
+        Case::Tarpc,
+        Case::MessageEcho,
+        Case::Remote,
+        Case::Local,
+        Case::Crypto,
+    ] {
+        let item = find(items, case, 1);
+        println!(
+            "| {} | {:.1} | {:.1} | {:.1} |",
+            case.name(),
+            us(item.latency(0.1)),
+            us(item.latency(0.5)),
+            us(item.latency(0.99)),
+        );
+    }
+    println!();
+    for item in items {
+        println!(
+            "{:<30} c={:<3} calls/sample={:<6} samples={:<5} calls={}",
+            item.case.name(),
+            item.concurrency,
+            item.count,
+            item.samples.len(),
+            item.latencies.len(),
+        );
+    }
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "n/a".to_owned())
+}
+
+async fn bench(full: bool) {
+    let started = Instant::now();
+    let platforms = platforms().await;
+    let mut items = build_items(&platforms).await;
+    let only = std::env::var("JADEITE_BENCH_ONLY").ok();
+    if let Some(only) = &only {
+        items.retain(|item| item.label().contains(only.as_str()));
+    }
+    if !full {
+        for item in &mut items {
+            item.run(Duration::ZERO).await;
+            assert_eq!(item.latencies.len(), item.count);
+        }
+        println!(
+            "calls bench smoke run: {} items ok in {:.1} s (run with `cargo bench` for figures)",
+            items.len(),
+            started.elapsed().as_secs_f64()
+        );
+        return;
+    }
+    let rounds = std::env::var("JADEITE_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(DEFAULT_ROUNDS);
+    println!("load average before: {}", load_average());
+    for item in &mut items {
+        item.calibrate().await;
+        item.run(Duration::ZERO).await; // warm up
+        item.samples.clear();
+        item.latencies.clear();
+    }
+    for _ in 0..rounds {
+        for item in &mut items {
+            item.run(SLICE).await;
+        }
+    }
+    if only.is_some() {
+        for item in &items {
+            println!(
+                "{:<16} {:.0} calls/s (median {:.0}), latency p10 {:.1} us, p50 {:.1} us, p99 {:.1} us, {} samples, {} calls made",
+                item.label(),
+                1.0 / item.per_call(0.1),
+                1.0 / item.per_call(0.5),
+                us(item.latency(0.1)),
+                us(item.latency(0.5)),
+                us(item.latency(0.99)),
+                item.samples.len(),
+                item.made,
+            );
+        }
+    } else {
+        print_tables(&items);
+    }
+    println!();
+    println!(
+        "{} items, {} rounds, {:.0} s; load average after: {}",
+        items.len(),
+        rounds,
+        started.elapsed().as_secs_f64(),
+        load_average()
+    );
+    platforms.a.shutdown();
+    platforms.b.shutdown();
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    // The whole bench runs as a task, so every end runs on the two workers.
+    runtime
+        .block_on(async { tokio::spawn(bench(full)).await })
+        .expect("bench task");
+}
