@@ -1,5 +1,5 @@
-//! `hello`: two Jadeite platforms in two processes exchanging acknowledged
-//! messages over TCP or WebSocket.
+//! `hello`: two Jadeite platforms in two processes, one calling a service
+//! of the other over TCP or WebSocket.
 //!
 //! ```text
 //! hello serve --listen tcp://127.0.0.1:7000 --key orders=<64 hex digits>
@@ -11,13 +11,14 @@
 //! hello demo
 //! ```
 //!
-//! `serve` prints `listening <url>` for each address it listens on (with the
-//! real port when port 0 was asked for), then `ready`, then for each message
-//! `recv <n> from <platform id> roles=<role,...>` and answers it with an ack
-//! carrying `n`. `send` sends messages 1..=N (each `n` as 8 bytes big-endian),
-//! keeps at most W unacknowledged, then prints `peer <platform id>
-//! roles=<role,...>` with the server's roles it verified (if a session was
-//! made) and `sent <S> acked <M>`.
+//! `serve` provides the [`Hello`] service from a [`Greeter`] component,
+//! prints `listening <url>` per address (with the real port for port 0),
+//! `ready`, then per call `recv <n> from <platform id> roles=<role,...>`
+//! (the caller's verified roles) and returns `n`. `send` connects, finds the
+//! service on that platform, calls it with 1..=N, at most W calls in flight,
+//! then prints `peer <platform id> roles=<role,...>` with the server's roles
+//! it verified (if a session was made) and `sent <S> acked <M>`, a call
+//! being acknowledged when it returns its own `n`.
 //!
 //! `demo` shows both ends at once: it starts this same binary
 //! (`std::env::current_exe`) as a child `hello serve` on
@@ -65,10 +66,13 @@ use std::time::Duration;
 use jadeite::security::primitives::Secret;
 use jadeite::security::{Credentials, Password, RoleName, SharedKey, UnauthenticatedPolicy};
 use jadeite::transport::{Scheme, TransportAddress};
-use jadeite::{ConfigFileError, Delivery, Platform, PlatformBuilder, PlatformError, PlatformId};
+use jadeite::{
+    CallContext, Component, ConfigFileError, Platform, PlatformBuilder, PlatformError, PlatformId,
+    Scope,
+};
 use jadeite_tcp::TcpTransport;
 use jadeite_websocket::WebSocketTransport;
-use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 const USAGE: &str = "\
@@ -103,19 +107,20 @@ ROLES any number of
       and on every --listen; send sends to --connect only (its platform still
       listens on and dials what the file names).
 
-serve prints `listening URL` for each address, then `ready`, then one line
-  `recv N from PLATFORM roles=ROLE,ROLE,...` per message, which it
-  acknowledges. It runs until SIGINT or SIGTERM (exit status 0).
-send sends messages 1..=N (N >= 1) with at most W unacknowledged (default 16),
-  waits at most S seconds in all (default 30), prints
+serve provides the Hello service and prints `listening URL` for each
+  address, then `ready`, then one line `recv N from PLATFORM roles=ROLE,...`
+  per call (the caller's verified roles), answering each with N. It runs
+  until SIGINT or SIGTERM (exit status 0).
+send calls the server's Hello service with 1..=N (N >= 1), at most W calls
+  in flight (default 16), waits at most S seconds in all (default 30), prints
   `peer PLATFORM roles=ROLE,ROLE,...` (the server's roles that verified) if a
   session was made, then `sent SENT acked ACKED`, and exits with 0 if every
-  message was acknowledged, 1 otherwise.
+  call was answered with its own N, 1 otherwise.
 demo starts this binary as `hello serve` in a child process on
   tcp://127.0.0.1:0 and ws://127.0.0.1:0/hello with a shared-key role
   `orders` and a password role `logistics` (fresh random secrets, not
   printed), relays its lines prefixed with `serve| `, and runs `send` against
-  it three times with 5 messages: over TCP and over WebSocket with the right
+  it three times with 5 calls: over TCP and over WebSocket with the right
   key and password, then over TCP with a wrong password, whose role must then
   be missing from the roles both sides verified. Exits with 0 if all three
   runs went as expected, 1 otherwise, 130 on SIGINT or SIGTERM; the child is
@@ -126,8 +131,6 @@ const DEFAULT_WINDOW: usize = 16;
 const MAX_WINDOW: usize = 65_536;
 const DEFAULT_TIMEOUT_SECS: u64 = 30;
 const MAX_TIMEOUT_SECS: u64 = 1_000_000;
-/// Acks being sent at once by `serve`; receiving waits beyond that.
-const MAX_PENDING_ACKS: usize = 1024;
 /// How long `send` waits for the server's verified roles after the exchange.
 const PEER_QUERY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -549,9 +552,36 @@ fn start_failure(error: &PlatformError) -> ExitCode {
     }
 }
 
-/// The `n` of a hello message or ack: exactly 8 bytes, big-endian.
-fn number(payload: &[u8]) -> Option<u64> {
-    <[u8; 8]>::try_from(payload).ok().map(u64::from_be_bytes)
+// ---------------------------------------------------------------------------
+// The service
+// ---------------------------------------------------------------------------
+
+/// Call `n` of a `send` run, answered with `n` as its acknowledgement.
+///
+/// `unrestricted`: the platform's unauthenticated policy already decides
+/// who gets a session (a peer with a verified role, or anyone under
+/// `--accept-unauthenticated`), and every call carries the roles that
+/// verified. The default rule would refuse, and hide the service from, the
+/// unauthenticated peers the operator chose to accept.
+#[jadeite::service(unrestricted)]
+trait Hello {
+    async fn hello(&self, cx: &CallContext, n: u64) -> u64;
+}
+
+/// `serve`'s component: a `recv` line per call, with the caller's verified roles.
+struct Greeter;
+
+impl Component for Greeter {}
+
+impl Hello for Greeter {
+    async fn hello(&self, cx: &CallContext, n: u64) -> u64 {
+        say(format_args!(
+            "recv {n} from {} roles={}",
+            cx.caller_platform(),
+            role_list(cx.verified_roles())
+        ));
+        n
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -591,49 +621,19 @@ async fn serve(args: ServeArgs) -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    let greeter = platform.spawn(Greeter).provide::<HelloServer>();
+    if let Err(error) = greeter.start().await {
+        platform.shutdown();
+        eprintln!("error: cannot start the Hello service: {error}");
+        return ExitCode::FAILURE;
+    }
     for address in addresses {
         say(format_args!("listening {address}"));
     }
     say(format_args!("ready"));
-
-    let acks = Arc::new(Semaphore::new(MAX_PENDING_ACKS));
-    loop {
-        tokio::select! {
-            delivery = platform.receive() => match delivery {
-                Some(delivery) => answer(&platform, &acks, delivery).await,
-                None => break,
-            },
-            () = stop.wait() => break,
-        }
-    }
+    stop.wait().await;
     platform.shutdown();
     ExitCode::SUCCESS
-}
-
-/// Prints the `recv` line for one message, then acknowledges it in the background.
-async fn answer(platform: &Platform, acks: &Arc<Semaphore>, delivery: Delivery) {
-    let from = delivery.from;
-    let Some(n) = number(&delivery.payload) else {
-        eprintln!(
-            "warning: ignoring a {}-byte message from {from}: expected 8 bytes",
-            delivery.payload.len()
-        );
-        return;
-    };
-    say(format_args!(
-        "recv {n} from {from} roles={}",
-        role_list(&delivery.roles)
-    ));
-    let Ok(permit) = Arc::clone(acks).acquire_owned().await else {
-        return;
-    };
-    let platform = platform.clone();
-    tokio::spawn(async move {
-        if let Err(error) = platform.send(from, n.to_be_bytes().to_vec()).await {
-            eprintln!("warning: ack {n} to {from} not sent: {error}");
-        }
-        drop(permit);
-    });
 }
 
 /// SIGINT (Ctrl-C) or, on Unix, SIGTERM.
@@ -753,6 +753,7 @@ async fn run_send(args: SendArgs) -> Result<SendReport, ExitCode> {
     })
 }
 
+/// Calls made and acknowledged by one `send`.
 #[derive(Debug)]
 struct Run {
     count: u64,
@@ -761,47 +762,46 @@ struct Run {
 }
 
 impl Run {
-    /// Sends 1..=count with at most `window` unacknowledged and collects the acks.
+    /// Finds the server's `Hello` service, then calls it with 1..=count,
+    /// at most `window` calls in flight. A call is acknowledged when it
+    /// returns its own `n`; the first failed call ends the run.
     async fn exchange(
         &mut self,
         platform: &Platform,
-        peer: PlatformId,
+        server: PlatformId,
         window: usize,
         deadline: Instant,
     ) -> Result<(), String> {
-        let timed_out = |run: &Self| {
-            format!(
-                "timed out with {} of {} messages acknowledged",
-                run.acked, run.count
-            )
+        let found = platform.find::<HelloClient>(Scope::Platform(server));
+        let hello = match tokio::time::timeout_at(deadline, found).await {
+            Err(_) => return Err(format!("no Hello service on {server} in time")),
+            Ok(Err(error)) => return Err(format!("cannot find Hello on {server}: {error}")),
+            // Every call may take until the run's deadline, which ends them all.
+            Ok(Ok(hello)) => hello.with_timeout(deadline.saturating_duration_since(Instant::now())),
         };
-        let mut unacked: HashSet<u64> = HashSet::with_capacity(window);
-        while self.acked < self.count {
-            if self.sent < self.count && unacked.len() < window {
+        // Dropping the set (on a timeout or an error) cancels the calls in it.
+        let mut calls = JoinSet::new();
+        loop {
+            while calls.len() < window && self.sent < self.count {
                 let n = self.sent + 1;
-                let payload = n.to_be_bytes().to_vec();
-                match tokio::time::timeout_at(deadline, platform.send(peer, payload)).await {
-                    Err(_) => return Err(timed_out(self)),
-                    Ok(Err(error)) => return Err(error.to_string()),
-                    Ok(Ok(())) => {
-                        unacked.insert(n);
-                        self.sent = n;
-                    }
-                }
-                continue;
+                let call = hello.hello(n);
+                calls.spawn(async move { (n, call.await) });
+                self.sent = n;
             }
-            match tokio::time::timeout_at(deadline, platform.receive()).await {
-                Err(_) => return Err(timed_out(self)),
-                Ok(None) => return Err("the platform shut down".to_owned()),
-                Ok(Some(delivery)) => {
-                    let ack = number(&delivery.payload).filter(|_| delivery.from == peer);
-                    if ack.is_some_and(|n| unacked.remove(&n)) {
-                        self.acked += 1;
-                    }
+            match tokio::time::timeout_at(deadline, calls.join_next()).await {
+                Err(_) => {
+                    return Err(format!(
+                        "timed out with {} of {} calls acknowledged",
+                        self.acked, self.count
+                    ));
                 }
+                Ok(None) => return Ok(()),
+                Ok(Some(Ok((n, Ok(m))))) if m == n => self.acked += 1,
+                Ok(Some(Ok((n, Ok(m))))) => eprintln!("warning: call {n} answered {m}"),
+                Ok(Some(Ok((n, Err(error))))) => return Err(format!("call {n}: {error}")),
+                Ok(Some(Err(error))) => return Err(format!("a call failed: {error}")),
             }
         }
-        Ok(())
     }
 }
 
@@ -809,7 +809,7 @@ impl Run {
 // demo
 // ---------------------------------------------------------------------------
 
-/// Messages each demo run sends.
+/// Calls each demo run makes.
 const DEMO_COUNT: u64 = 5;
 /// `--timeout-secs` of each demo run.
 const DEMO_SEND_TIMEOUT: Duration = Duration::from_secs(20);
@@ -930,7 +930,7 @@ async fn run_demo(serve: &mut ServeChild, secrets: &DemoSecrets) -> Result<(), S
             .map_err(|_| format!("run {n}: the sending platform did not start"))?;
         if !report.all_acked() {
             return Err(format!(
-                "run {n}: {} of {} messages sent, {} acknowledged",
+                "run {n}: {} of {} calls made, {} acknowledged",
                 report.sent, report.count, report.acked
             ));
         }
@@ -1130,7 +1130,7 @@ impl ServeChild {
         }
     }
 
-    /// Reads `count` `recv` lines, messages 1..=count once each, all from
+    /// Reads `count` `recv` lines, calls 1..=count once each, all from
     /// `client`; the distinct role lists they show.
     async fn recv_lines(
         &mut self,

@@ -671,10 +671,13 @@ impl PeerActor {
                 self.send_frame(inner, FrameKind::Handshake, &offer, None)
                     .await;
             }
-            Err(error) => self.fail_queue(SendError::Handshake {
-                peer: self.peer,
-                error,
-            }),
+            Err(error) => self.fail_handshake(
+                inner,
+                SendError::Handshake {
+                    peer: self.peer,
+                    error,
+                },
+            ),
         }
     }
 
@@ -699,7 +702,11 @@ impl PeerActor {
         }
     }
 
-    fn fail_queue(&mut self, error: SendError) {
+    /// A handshake this side started failed: the messages waiting for it
+    /// fail with `error`, and the service layer learns why the peer cannot
+    /// be reached (so that looking for its services fails now, not later).
+    fn fail_handshake(&mut self, inner: &Arc<Inner>, error: SendError) {
+        inner.services.peer_refused(self.peer, &error);
         for queued in self.queue.drain(..) {
             queued.reply.send(Err(error.clone()));
         }
@@ -873,10 +880,13 @@ impl PeerActor {
                     let reason = String::from_utf8_lossy(reason).into_owned();
                     tracing::info!(peer = %self.peer, %reason, "handshake refused by the peer");
                     self.drop_handshake(inner);
-                    self.fail_queue(SendError::Refused {
-                        peer: self.peer,
-                        reason,
-                    });
+                    self.fail_handshake(
+                        inner,
+                        SendError::Refused {
+                            peer: self.peer,
+                            reason,
+                        },
+                    );
                 }
             }
             FrameKind::Hello => {}
@@ -923,9 +933,11 @@ impl PeerActor {
                                 roles: Arc::clone(&roles),
                                 payload: payload.to_vec(),
                             };
-                            if inner.deliveries.send(delivery).await.is_err() {
-                                tracing::debug!("deliveries closed");
-                                return;
+                            // Never wait for the application: an unread
+                            // queue must not stall this peer's service
+                            // traffic. Delivery is at most once anyway.
+                            if let Err(error) = inner.deliveries.try_send(delivery) {
+                                tracing::warn!(peer = %self.peer, %error, "application message dropped: nobody reads Platform::receive fast enough");
                             }
                         }
                         Channel::Service => {
@@ -1067,10 +1079,13 @@ impl PeerActor {
                 let initiated = self.initiated_handshake();
                 self.drop_handshake(inner);
                 if initiated {
-                    self.fail_queue(SendError::Handshake {
-                        peer: self.peer,
-                        error,
-                    });
+                    self.fail_handshake(
+                        inner,
+                        SendError::Handshake {
+                            peer: self.peer,
+                            error,
+                        },
+                    );
                 } else {
                     // Tell the initiator now rather than let it wait for its timeout.
                     let reason = error.to_string();
@@ -1106,10 +1121,13 @@ impl PeerActor {
             let initiated = self.initiated_handshake();
             self.drop_handshake(inner);
             if initiated {
-                self.fail_queue(SendError::Handshake {
-                    peer: self.peer,
-                    error: HandshakeError::Closed,
-                });
+                self.fail_handshake(
+                    inner,
+                    SendError::Handshake {
+                        peer: self.peer,
+                        error: HandshakeError::Closed,
+                    },
+                );
             } else if let Some(link) = answered_on {
                 self.close_unproven(Some(link));
             }

@@ -453,11 +453,28 @@ impl Platform {
     /// A client for the first instance of `C` within `scope`, waiting up to
     /// `Limits::call_timeout` for one to be announced.
     pub async fn find<C: ServiceInterface>(&self, scope: Scope) -> Result<C, CallError> {
-        let deadline = tokio::time::Instant::now() + self.inner.services.call_timeout;
+        self.find_within(scope, self.inner.services.call_timeout)
+            .await
+    }
+
+    /// As [`Platform::find`], waiting at most `patience`. Looking on one
+    /// platform (`Scope::Platform`) whose handshake failed gives up at once
+    /// with `Unreachable` and the reason.
+    pub async fn find_within<C: ServiceInterface>(
+        &self,
+        scope: Scope,
+        patience: Duration,
+    ) -> Result<C, CallError> {
+        let deadline = tokio::time::Instant::now() + patience;
         let mut changes = self.inner.services.subscribe();
         loop {
             if let Some(target) = self.search::<C>(scope.clone()).into_iter().next() {
                 return Ok(self.client(target));
+            }
+            if let Scope::Platform(platform) = scope
+                && let Some(reason) = self.inner.services.refusal(platform)
+            {
+                return Err(CallError::Unreachable { platform, reason });
             }
             match tokio::time::timeout_at(deadline, changes.changed()).await {
                 Ok(Ok(())) => {}

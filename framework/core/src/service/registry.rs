@@ -109,6 +109,9 @@ pub(crate) struct Services {
     next_call: AtomicU64,
     /// Bumped on every change of what `search` can find.
     changes: watch::Sender<u64>,
+    /// Why the last handshake this platform started with a peer failed,
+    /// until a session with it is made.
+    refusals: Mutex<HashMap<PlatformId, String>>,
 }
 
 impl Services {
@@ -135,6 +138,7 @@ impl Services {
             serving: Mutex::new(HashMap::new()),
             next_call: AtomicU64::new(1),
             changes: watch::channel(0).0,
+            refusals: Mutex::new(HashMap::new()),
         }
     }
 
@@ -174,6 +178,21 @@ impl Services {
     // Session events, from the peers' actors
     // -----------------------------------------------------------------------
 
+    /// A handshake this platform started with `peer` failed.
+    pub(crate) fn peer_refused(&self, peer: PlatformId, error: &crate::SendError) {
+        let mut refusals = lock(&self.refusals);
+        if refusals.len() < 4096 || refusals.contains_key(&peer) {
+            refusals.insert(peer, error.to_string());
+        }
+        drop(refusals);
+        self.changed();
+    }
+
+    /// Why `peer` cannot be reached, if its last handshake failed.
+    pub(crate) fn refusal(&self, peer: PlatformId) -> Option<String> {
+        lock(&self.refusals).get(&peer).cloned()
+    }
+
     /// A session with `peer` is up: returns our directory for it.
     pub(crate) fn session_established(
         &self,
@@ -181,6 +200,7 @@ impl Services {
         peer: PlatformId,
         roles: &Arc<BTreeSet<RoleName>>,
     ) -> Option<Vec<u8>> {
+        lock(&self.refusals).remove(&peer);
         let mut state = lock(&self.state);
         let view = state.peers.entry(peer).or_default();
         view.roles = Arc::clone(roles);
