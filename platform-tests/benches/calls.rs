@@ -1,8 +1,9 @@
 //! Small request/response service calls over loopback TCP: Jadeite's secure
 //! remote call and same-platform call beside tarpc (plaintext) in one run.
 //!
-//! `cargo bench -p platform-tests --bench calls` prints one table per
-//! concurrency (1 and 64) and the verdict on each target:
+//! `cargo bench -p platform-tests --bench calls` prints, for each of two
+//! topologies, one table per concurrency (1 and 64), the verdict on each
+//! target and a table attributing the concurrency-1 latency. The cases:
 //!
 //! - **remote**: platforms A and B in this process, B listening on
 //!   `tcp://127.0.0.1:0`, A dialed to it (one link, one session), both with
@@ -33,18 +34,26 @@
 //! 34-byte routing header as associated data): the cryptographic work on the
 //! critical path of one remote call.
 //!
+//! Topologies. **shared**: one tokio multi-thread runtime with 2 workers
+//! runs both ends of every case, as in `benches/messaging.rs`; a task woken
+//! while its worker is busy may wake the other worker, so the result depends
+//! on how many task hops a call takes. **split**: the client end (A, the
+//! tarpc client, the callers) runs on a runtime with 1 worker and the server
+//! end (B, its component, the tarpc server) on another, as two processes
+//! with a core each would; local calls run on the server end's runtime.
+//!
 //! Method (see `benches/messaging.rs`): the machine has 2 shared, noisy
 //! cores, so every item runs round-robin with all others (a 25 ms slice per
 //! item per round). Throughput is reported from the 10th percentile of the
 //! per-call time over samples (what it costs when nothing else ran), the
-//! median beside it; latency as p50 and p99 of all single calls. One tokio
-//! multi-thread runtime with 2 workers runs every end of every case.
+//! median beside it; latency as p50 and p99 of all single calls. Each sample
+//! runs as tasks on the runtime of its client end.
 //!
 //! Without `--bench` (e.g. `cargo test --benches`) it runs a smoke version:
 //! every item once with a few calls, checks the answers, and exits.
 //! `JADEITE_BENCH_ROUNDS=N` changes the number of rounds (default 80; 10
 //! gives figures in a few seconds). `JADEITE_BENCH_ONLY=TEXT` runs only the
-//! items whose label (e.g. `remote c=1`, `tarpc`) contains `TEXT` and prints
+//! items whose label (e.g. `remote c=1 split`, `tarpc`) contains `TEXT` and prints
 //! one line per item instead of the tables: for profiling one case.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -54,12 +63,13 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use jadeite::security::channel::DATA_HEADER_LEN;
 use jadeite::security::{Handshake, HandshakeConfig, Now, PlatformId, Received, SecureSession};
-use jadeite::transport::{Connection, Listener, Transport};
+use jadeite::transport::{Connection, Transport};
 use jadeite::{Component, Platform, Scope, service};
 use jadeite_tcp::TcpTransport;
 use platform_tests::{address, shared_key};
 use serde::{Deserialize, Serialize};
 use tarpc::server::Channel as _;
+use tokio::runtime::{Handle, Runtime};
 
 const CONCURRENCY: [usize; 2] = [1, 64];
 /// 48 bytes.
@@ -168,55 +178,110 @@ impl Case {
     }
 }
 
-/// Platforms A and B over TCP with the `bench` role; B serves `Echo`.
+/// Where the two ends of a case run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Topology {
+    /// Both ends, client and server, on one runtime with 2 workers, as in
+    /// `benches/messaging.rs`: any task may run on either core.
+    Shared,
+    /// The client end on a runtime of its own with 1 worker, the server end
+    /// on another: as two processes with a core each would run.
+    Split,
+}
+
+impl Topology {
+    fn name(self) -> &'static str {
+        match self {
+            Topology::Shared => "shared",
+            Topology::Split => "split",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Topology::Shared => "shared runtime (2 workers for both ends)",
+            Topology::Split => "split runtimes (1 worker for the client end, 1 for the server end)",
+        }
+    }
+}
+
+/// The runtimes the client and the server end of one topology run on.
+#[derive(Clone)]
+struct Ends {
+    topology: Topology,
+    client: Handle,
+    server: Handle,
+}
+
+/// Runs `future` as a task on `runtime` and waits for it.
+async fn on<T: Send + 'static>(
+    runtime: &Handle,
+    future: impl Future<Output = T> + Send + 'static,
+) -> T {
+    runtime.spawn(future).await.expect("setup task")
+}
+
+/// Platforms A (client end) and B (server end) over TCP with the `bench`
+/// role; B serves `Echo` and echoes application messages.
 struct Platforms {
     a: Platform,
     b: Platform,
     b_id: PlatformId,
 }
 
-async fn platforms() -> Platforms {
-    let b = Platform::builder("b")
-        .credentials(shared_key("bench", 7))
-        .transport(Arc::new(TcpTransport::new()))
-        .listen(address("tcp://127.0.0.1:0"))
-        .start()
-        .await
-        .expect("b starts");
-    let a = Platform::builder("a")
-        .credentials(shared_key("bench", 7))
-        .transport(Arc::new(TcpTransport::new()))
-        .start()
-        .await
-        .expect("a starts");
-    // Leak the handle: the component lives as long as the platform.
-    std::mem::forget(
-        b.spawn(Echoer)
-            .provide::<EchoServer>()
+async fn platforms(ends: &Ends) -> Platforms {
+    let b = on(&ends.server, async {
+        let b = Platform::builder("b")
+            .credentials(shared_key("bench", 7))
+            .transport(Arc::new(TcpTransport::new()))
+            .listen(address("tcp://127.0.0.1:0"))
             .start()
             .await
-            .expect("component starts"),
-    );
-    let b_id = a.connect(&b.listen_addresses()[0]).await.expect("connect");
-    // The message echo: B sends back whatever arrives on the application channel.
-    let echo = b.clone();
-    tokio::spawn(async move {
-        while let Some(delivery) = echo.receive().await {
-            if echo.send(delivery.from, delivery.payload).await.is_err() {
-                break;
+            .expect("b starts");
+        // Leak the handle: the component lives as long as the platform.
+        std::mem::forget(
+            b.spawn(Echoer)
+                .provide::<EchoServer>()
+                .start()
+                .await
+                .expect("component starts"),
+        );
+        let echo = b.clone();
+        tokio::spawn(async move {
+            while let Some(delivery) = echo.receive().await {
+                if echo.send(delivery.from, delivery.payload).await.is_err() {
+                    break;
+                }
             }
-        }
-    });
+        });
+        b
+    })
+    .await;
+    let listening = b.listen_addresses()[0].clone();
+    let (a, b_id) = on(&ends.client, async move {
+        let a = Platform::builder("a")
+            .credentials(shared_key("bench", 7))
+            .transport(Arc::new(TcpTransport::new()))
+            .start()
+            .await
+            .expect("a starts");
+        let b_id = a.connect(&listening).await.expect("connect");
+        (a, b_id)
+    })
+    .await;
     Platforms { a, b, b_id }
 }
 
-/// A tarpc server on 127.0.0.1 and a client connected to it.
-async fn tarpc_client() -> TarpcEchoClient {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("tarpc listens");
+/// A tarpc server on the server end and a client on the client end.
+async fn tarpc_client(ends: &Ends) -> TarpcEchoClient {
+    let listener = on(&ends.server, async {
+        tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("tarpc listens")
+    })
+    .await;
     let bound = listener.local_addr().expect("bound address");
-    tokio::spawn(async move {
+    ends.server.spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             stream.set_nodelay(true).expect("nodelay");
             let transport = tarpc::serde_transport::Transport::from((
@@ -233,39 +298,53 @@ async fn tarpc_client() -> TarpcEchoClient {
             );
         }
     });
-    let stream = tokio::net::TcpStream::connect(bound)
-        .await
-        .expect("tarpc connects");
-    stream.set_nodelay(true).expect("nodelay");
-    let transport = tarpc::serde_transport::Transport::from((
-        stream,
-        tarpc::tokio_serde::formats::Bincode::default(),
-    ));
-    TarpcEchoClient::new(tarpc::client::Config::default(), transport).spawn()
+    on(&ends.client, async move {
+        let stream = tokio::net::TcpStream::connect(bound)
+            .await
+            .expect("tarpc connects");
+        stream.set_nodelay(true).expect("nodelay");
+        let transport = tarpc::serde_transport::Transport::from((
+            stream,
+            tarpc::tokio_serde::formats::Bincode::default(),
+        ));
+        TarpcEchoClient::new(tarpc::client::Config::default(), transport).spawn()
+    })
+    .await
 }
 
-/// A `jadeite-tcp` connection whose far end echoes every frame.
-async fn tcp_echo() -> (Connection, Box<dyn Listener>) {
+/// A `jadeite-tcp` connection from the client end whose far end, on the
+/// server end, echoes every frame.
+async fn tcp_echo(ends: &Ends) -> Connection {
     let transport = TcpTransport::new();
-    let mut listener = transport
-        .listen(&address("tcp://127.0.0.1:0"))
-        .await
-        .expect("listen");
+    let listen = transport.clone();
+    let mut listener = on(&ends.server, async move {
+        listen
+            .listen(&address("tcp://127.0.0.1:0"))
+            .await
+            .expect("listen")
+    })
+    .await;
     let bound = listener.local_address().clone();
-    let (dialed, accepted) = tokio::join!(transport.connect(&bound), listener.accept());
-    let Connection {
-        mut sink,
-        mut source,
-        ..
-    } = accepted.expect("accept");
-    tokio::spawn(async move {
-        while let Ok(Some(frame)) = source.recv().await {
-            if sink.send(frame).await.is_err() {
-                break;
+    let accepted = ends.server.spawn(async move {
+        let Connection {
+            mut sink,
+            mut source,
+            ..
+        } = listener.accept().await.expect("accept");
+        tokio::spawn(async move {
+            while let Ok(Some(frame)) = source.recv().await {
+                if sink.send(frame).await.is_err() {
+                    break;
+                }
             }
-        }
+        });
     });
-    (dialed.expect("connect"), listener)
+    let dialed = on(&ends.client, async move {
+        transport.connect(&bound).await.expect("connect")
+    })
+    .await;
+    accepted.await.expect("accepting task");
+    dialed
 }
 
 /// An established pair of sessions: (initiator, responder).
@@ -394,9 +473,13 @@ fn min_calls(concurrency: usize) -> usize {
 }
 
 struct Item {
+    topology: Topology,
     case: Case,
     concurrency: usize,
-    caller: Caller,
+    /// The runtime the calls are made on.
+    runtime: Handle,
+    /// `None` only while a sample runs.
+    caller: Option<Caller>,
     /// Calls per sample.
     count: usize,
     /// Seconds per call, one per sample.
@@ -408,11 +491,13 @@ struct Item {
 }
 
 impl Item {
-    fn new(case: Case, concurrency: usize, caller: Caller) -> Self {
+    fn new(ends: &Ends, case: Case, concurrency: usize, caller: Caller) -> Self {
         Self {
+            topology: ends.topology,
             case,
             concurrency,
-            caller,
+            runtime: ends.client.clone(),
+            caller: Some(caller),
             count: min_calls(concurrency),
             samples: Vec::new(),
             latencies: Vec::new(),
@@ -420,30 +505,43 @@ impl Item {
         }
     }
 
-    /// One sample of `self.count` calls; returns seconds per call.
+    /// One sample of `self.count` calls, made on the item's runtime;
+    /// returns seconds per call.
     async fn sample(&mut self) -> f64 {
         self.made += self.count;
-        if self.concurrency == 1 {
-            let start = Instant::now();
-            for id in 0..self.count {
-                let begun = Instant::now();
-                self.caller.call(id as u64).await;
-                self.latencies.push(begun.elapsed().as_secs_f64());
-            }
-            return start.elapsed().as_secs_f64() / self.count as f64;
-        }
         let total = self.count;
+        if self.concurrency == 1 {
+            let mut caller = self.caller.take().expect("the caller is back");
+            let (caller, latencies, elapsed) = self
+                .runtime
+                .spawn(async move {
+                    let mut latencies = Vec::with_capacity(total);
+                    let start = Instant::now();
+                    for id in 0..total {
+                        let begun = Instant::now();
+                        caller.call(id as u64).await;
+                        latencies.push(begun.elapsed().as_secs_f64());
+                    }
+                    (caller, latencies, start.elapsed())
+                })
+                .await
+                .expect("caller task");
+            self.caller = Some(caller);
+            self.latencies.extend(latencies);
+            return elapsed.as_secs_f64() / total as f64;
+        }
         let skip = total / 16;
         let until = total - self.concurrency;
         let issued = Arc::new(AtomicUsize::new(0));
         let done = Arc::new(AtomicUsize::new(0));
         let marks: Arc<[OnceLock<Instant>; 2]> = Arc::new([OnceLock::new(), OnceLock::new()]);
         let per_task = 2 * total / self.concurrency;
+        let caller = self.caller.as_ref().expect("the caller is back");
         let tasks: Vec<_> = (0..self.concurrency)
             .map(|_| {
-                let mut caller = self.caller.try_clone().expect("a clonable caller");
+                let mut caller = caller.try_clone().expect("a clonable caller");
                 let (issued, done, marks) = (issued.clone(), done.clone(), marks.clone());
-                tokio::spawn(async move {
+                self.runtime.spawn(async move {
                     let mut latencies = Vec::with_capacity(per_task);
                     loop {
                         let id = issued.fetch_add(1, Ordering::Relaxed);
@@ -497,7 +595,12 @@ impl Item {
     }
 
     fn label(&self) -> String {
-        format!("{} c={}", self.case.key(), self.concurrency)
+        format!(
+            "{} c={} {}",
+            self.case.key(),
+            self.concurrency,
+            self.topology.name()
+        )
     }
 
     fn per_call(&self, fraction: f64) -> f64 {
@@ -516,15 +619,22 @@ fn percentile(values: &[f64], fraction: f64) -> f64 {
     sorted[index]
 }
 
-fn find(items: &[Item], case: Case, concurrency: usize) -> &Item {
+fn find(items: &[Item], topology: Topology, case: Case, concurrency: usize) -> &Item {
     items
         .iter()
-        .find(|i| i.case == case && i.concurrency == concurrency)
+        .find(|i| {
+            // One crypto item serves both topologies: it does no I/O.
+            (i.topology == topology || case == Case::Crypto)
+                && i.case == case
+                && i.concurrency == concurrency
+        })
         .expect("item exists")
 }
 
-async fn build_items(platforms: &Platforms) -> Vec<Item> {
-    let tarpc = tarpc_client().await;
+/// Every item of one topology; the platforms stay up as long as the items.
+async fn build_items(ends: &Ends) -> (Vec<Item>, Platforms) {
+    let platforms = platforms(ends).await;
+    let tarpc = tarpc_client(ends).await;
     let remote: EchoClient = platforms
         .a
         .find(Scope::Platform(platforms.b_id))
@@ -535,62 +645,78 @@ async fn build_items(platforms: &Platforms) -> Vec<Item> {
         .find(Scope::Local)
         .await
         .expect("local Echo found");
+    // Same-platform calls are made on B's runtime.
+    let local_ends = Ends {
+        client: ends.server.clone(),
+        ..ends.clone()
+    };
     let mut items = Vec::new();
     for concurrency in CONCURRENCY {
         items.push(Item::new(
+            ends,
             Case::Tarpc,
             concurrency,
             Caller::Tarpc(tarpc.clone()),
         ));
         items.push(Item::new(
+            ends,
             Case::Remote,
             concurrency,
             Caller::Jadeite(remote.clone()),
         ));
         items.push(Item::new(
+            &local_ends,
             Case::Local,
             concurrency,
             Caller::Jadeite(local.clone()),
         ));
     }
-    let (connection, listener) = tcp_echo().await;
-    // The listener only has to outlive the accept.
-    drop(listener);
-    items.push(Item::new(Case::TcpEcho, 1, Caller::Frames(connection)));
     items.push(Item::new(
+        ends,
+        Case::TcpEcho,
+        1,
+        Caller::Frames(tcp_echo(ends).await),
+    ));
+    items.push(Item::new(
+        ends,
         Case::MessageEcho,
         1,
         Caller::Messages(platforms.a.clone(), platforms.b_id),
     ));
-    let (client, server) = session_pair();
-    items.push(Item::new(
-        Case::Crypto,
-        1,
-        Caller::Crypto(Box::new(Sessions { client, server })),
-    ));
-    items
+    if ends.topology == Topology::Shared {
+        let (client, server) = session_pair();
+        items.push(Item::new(
+            ends,
+            Case::Crypto,
+            1,
+            Caller::Crypto(Box::new(Sessions { client, server })),
+        ));
+    }
+    (items, platforms)
 }
 
 fn us(seconds: f64) -> f64 {
     seconds * 1e6
 }
 
-fn print_tables(items: &[Item]) {
+fn print_tables(items: &[Item], topology: Topology) {
+    println!();
+    println!("# {}", topology.title());
     for concurrency in CONCURRENCY {
-        let tarpc = find(items, Case::Tarpc, concurrency);
+        let tarpc = find(items, topology, Case::Tarpc, concurrency);
         println!();
         println!(
-            "## Concurrency {concurrency}: throughput (from the p10 per-call time; median in parentheses) and latency"
+            "## {}, concurrency {concurrency}: throughput (from the p10 per-call time; median in parentheses) and latency",
+            topology.name()
         );
         println!();
         println!(
             "| case | calls/s | (median) | vs tarpc | (median) | p50 latency | p99 latency | p50 vs tarpc | p99 vs tarpc |"
         );
         println!("|---|---|---|---|---|---|---|---|---|");
-        for item in items
-            .iter()
-            .filter(|i| i.concurrency == concurrency && i.case != Case::Crypto)
-        {
+        for item in items.iter().filter(|i| {
+            i.topology == topology && i.concurrency == concurrency && i.case != Case::Crypto
+        }) {
             println!(
                 "| {} | {:.0} | ({:.0}) | **{:.3}** | ({:.3}) | {:.1} us | {:.1} us | **{:.3}** | {:.3} |",
                 item.case.name(),
@@ -606,9 +732,10 @@ fn print_tables(items: &[Item]) {
         }
     }
     println!();
-    println!("## Targets");
+    println!("## {}: targets", topology.name());
     println!();
-    let (remote, tarpc) = (find(items, Case::Remote, 64), find(items, Case::Tarpc, 64));
+    let remote = find(items, topology, Case::Remote, 64);
+    let tarpc = find(items, topology, Case::Tarpc, 64);
     let ratio = tarpc.per_call(0.1) / remote.per_call(0.1);
     println!(
         "secure remote throughput at concurrency 64 >= tarpc's: {:.0} vs {:.0} calls/s, ratio {:.3} (median {:.3}): {}",
@@ -618,7 +745,8 @@ fn print_tables(items: &[Item]) {
         tarpc.per_call(0.5) / remote.per_call(0.5),
         if ratio >= 1.0 { "met" } else { "not met" },
     );
-    let (remote, tarpc) = (find(items, Case::Remote, 1), find(items, Case::Tarpc, 1));
+    let remote = find(items, topology, Case::Remote, 1);
+    let tarpc = find(items, topology, Case::Tarpc, 1);
     let ratio = remote.latency(0.5) / tarpc.latency(0.5);
     println!(
         "secure remote p50 latency at concurrency 1 within {LATENCY_TARGET}x tarpc's: {:.1} vs {:.1} us, ratio {:.3} (p10 ratio {:.3}): {}",
@@ -633,7 +761,10 @@ fn print_tables(items: &[Item]) {
         },
     );
     println!();
-    println!("## Where the time goes at concurrency 1 (single calls, us: p10 / p50 / p99)");
+    println!(
+        "## {}: where the time goes at concurrency 1 (single calls, us)",
+        topology.name()
+    );
     println!();
     println!("| case | p10 | p50 | p99 |");
     println!("|---|---|---|---|");
@@ -645,7 +776,7 @@ fn print_tables(items: &[Item]) {
         Case::Local,
         Case::Crypto,
     ] {
-        let item = find(items, case, 1);
+        let item = find(items, topology, case, 1);
         println!(
             "| {} | {:.1} | {:.1} | {:.1} |",
             case.name(),
@@ -654,11 +785,15 @@ fn print_tables(items: &[Item]) {
             us(item.latency(0.99)),
         );
     }
+}
+
+fn print_counts(items: &[Item]) {
     println!();
     for item in items {
         println!(
-            "{:<30} c={:<3} calls/sample={:<6} samples={:<5} calls={}",
+            "{:<30} {:<6} c={:<3} calls/sample={:<6} samples={:<5} calls={}",
             item.case.name(),
+            item.topology.name(),
             item.concurrency,
             item.count,
             item.samples.len(),
@@ -673,10 +808,17 @@ fn load_average() -> String {
         .unwrap_or_else(|_| "n/a".to_owned())
 }
 
-async fn bench(full: bool) {
+async fn bench(full: bool, split: Ends) {
     let started = Instant::now();
-    let platforms = platforms().await;
-    let mut items = build_items(&platforms).await;
+    let here = Handle::current();
+    let shared = Ends {
+        topology: Topology::Shared,
+        client: here.clone(),
+        server: here,
+    };
+    let (mut items, shared_platforms) = build_items(&shared).await;
+    let (split_items, split_platforms) = build_items(&split).await;
+    items.extend(split_items);
     let only = std::env::var("JADEITE_BENCH_ONLY").ok();
     if let Some(only) = &only {
         items.retain(|item| item.label().contains(only.as_str()));
@@ -712,7 +854,7 @@ async fn bench(full: bool) {
     if only.is_some() {
         for item in &items {
             println!(
-                "{:<16} {:.0} calls/s (median {:.0}), latency p10 {:.1} us, p50 {:.1} us, p99 {:.1} us, {} samples, {} calls made",
+                "{:<22} {:.0} calls/s (median {:.0}), latency p10 {:.1} us, p50 {:.1} us, p99 {:.1} us, {} samples, {} calls made",
                 item.label(),
                 1.0 / item.per_call(0.1),
                 1.0 / item.per_call(0.5),
@@ -724,7 +866,9 @@ async fn bench(full: bool) {
             );
         }
     } else {
-        print_tables(&items);
+        print_tables(&items, Topology::Shared);
+        print_tables(&items, Topology::Split);
+        print_counts(&items);
     }
     println!();
     println!(
@@ -734,19 +878,33 @@ async fn bench(full: bool) {
         started.elapsed().as_secs_f64(),
         load_average()
     );
-    platforms.a.shutdown();
-    platforms.b.shutdown();
+    for platforms in [shared_platforms, split_platforms] {
+        platforms.a.shutdown();
+        platforms.b.shutdown();
+    }
+}
+
+fn runtime(workers: usize, name: &str) -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name(name)
+        .enable_all()
+        .build()
+        .expect("runtime")
 }
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    // The whole bench runs as a task, so every end runs on the two workers.
-    runtime
-        .block_on(async { tokio::spawn(bench(full)).await })
+    let shared = runtime(2, "shared");
+    let (client, server) = (runtime(1, "client-end"), runtime(1, "server-end"));
+    let split = Ends {
+        topology: Topology::Split,
+        client: client.handle().clone(),
+        server: server.handle().clone(),
+    };
+    // The driver runs as a task of the shared runtime, so that in the shared
+    // topology both ends run on its two workers.
+    shared
+        .block_on(async { tokio::spawn(bench(full, split)).await })
         .expect("bench task");
 }
