@@ -5,8 +5,9 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, RawPathParams, State};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -86,12 +87,28 @@ impl IntoResponse for BadCustomer {
     }
 }
 
-/// `customer` from the path: a short name of letters and digits.
-fn customer(name: String) -> Result<String, BadCustomer> {
-    if (1..=32).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        Ok(name)
-    } else {
-        Err(BadCustomer)
+/// The `{customer}` of a path: a short name of letters and digits (it names
+/// carts and orders), checked before any handler runs.
+#[derive(Debug)]
+struct Customer(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Customer {
+    type Rejection = BadCustomer;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| BadCustomer)?;
+        let name = params
+            .iter()
+            .find(|(key, _)| *key == "customer")
+            .map(|(_, value)| value)
+            .ok_or(BadCustomer)?;
+        if (1..=32).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            Ok(Self(name.to_owned()))
+        } else {
+            Err(BadCustomer)
+        }
     }
 }
 
@@ -105,11 +122,8 @@ pub fn router(api: UserApiClient) -> Router {
         .route(
             "/api/cart/{customer}",
             get(
-                |State(api): State<UserApiClient>, Path(name): Path<String>| async move {
-                    match customer(name) {
-                        Ok(name) => respond(always(api.cart(name).await)),
-                        Err(bad) => bad.into_response(),
-                    }
+                |State(api): State<UserApiClient>, Customer(name): Customer| async move {
+                    respond(always(api.cart(name).await))
                 },
             ),
         )
@@ -117,34 +131,26 @@ pub fn router(api: UserApiClient) -> Router {
             "/api/cart/{customer}/{item}",
             put(
                 |State(api): State<UserApiClient>,
-                 Path((name, item)): Path<(String, ItemId)>,
+                 Customer(name): Customer,
+                 Path((_, item)): Path<(String, ItemId)>,
                  Json(body): Json<Quantity>| async move {
-                    match customer(name) {
-                        Ok(name) => respond(api.set_in_cart(name, item, body.quantity).await),
-                        Err(bad) => bad.into_response(),
-                    }
+                    respond(api.set_in_cart(name, item, body.quantity).await)
                 },
             ),
         )
         .route(
             "/api/checkout/{customer}",
             post(
-                |State(api): State<UserApiClient>, Path(name): Path<String>| async move {
-                    match customer(name) {
-                        Ok(name) => respond(api.checkout(name).await),
-                        Err(bad) => bad.into_response(),
-                    }
+                |State(api): State<UserApiClient>, Customer(name): Customer| async move {
+                    respond(api.checkout(name).await)
                 },
             ),
         )
         .route(
             "/api/orders/{customer}",
             get(
-                |State(api): State<UserApiClient>, Path(name): Path<String>| async move {
-                    match customer(name) {
-                        Ok(name) => respond(always(api.orders(name).await)),
-                        Err(bad) => bad.into_response(),
-                    }
+                |State(api): State<UserApiClient>, Customer(name): Customer| async move {
+                    respond(always(api.orders(name).await))
                 },
             ),
         )
@@ -159,22 +165,16 @@ pub fn router(api: UserApiClient) -> Router {
         .route(
             "/api/suggestions/{customer}",
             get(
-                |State(api): State<UserApiClient>, Path(name): Path<String>| async move {
-                    match customer(name) {
-                        Ok(name) => respond(api.suggestions(name).await),
-                        Err(bad) => bad.into_response(),
-                    }
+                |State(api): State<UserApiClient>, Customer(name): Customer| async move {
+                    respond(api.suggestions(name).await)
                 },
             ),
         )
         .route(
             "/api/balance/{customer}",
             get(
-                |State(api): State<UserApiClient>, Path(name): Path<String>| async move {
-                    match customer(name) {
-                        Ok(name) => respond(api.balance(name).await),
-                        Err(bad) => bad.into_response(),
-                    }
+                |State(api): State<UserApiClient>, Customer(name): Customer| async move {
+                    respond(api.balance(name).await)
                 },
             ),
         )

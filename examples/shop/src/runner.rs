@@ -11,7 +11,8 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use jadeite::Scope;
+use jadeite::service::ServiceDispatch;
+use jadeite::{Component, ComponentHandle, Platform, Scope};
 use jadeite_tcp::TcpTransport;
 use jadeite_websocket::WebSocketTransport;
 
@@ -59,63 +60,31 @@ pub async fn run(config: &Path, exit_with_parent: bool) -> ExitCode {
     for kind in &shop.services {
         let started = match kind {
             ServiceKind::Warehouse => {
-                platform
-                    .spawn(Depot::default())
-                    .name("warehouse")
-                    .provide::<WarehouseServer>()
-                    .start()
-                    .await
+                provide::<_, WarehouseServer>(&platform, Depot::default(), "warehouse").await
             }
             ServiceKind::Shipping => {
-                platform
-                    .spawn(Dispatch::default())
-                    .name("shipping")
-                    .provide::<ShippingServer>()
-                    .start()
-                    .await
+                provide::<_, ShippingServer>(&platform, Dispatch::default(), "shipping").await
             }
             ServiceKind::Payment => {
-                platform
-                    .spawn(Till::default())
-                    .name("payment")
-                    .provide::<PaymentServer>()
-                    .start()
-                    .await
+                provide::<_, PaymentServer>(&platform, Till::default(), "payment").await
             }
             ServiceKind::Suggestion => {
-                platform
-                    .spawn(Advisor::default())
-                    .name("suggestion")
-                    .provide::<SuggestionServer>()
-                    .start()
-                    .await
+                provide::<_, SuggestionServer>(&platform, Advisor::default(), "suggestion").await
             }
             ServiceKind::Intrusion => {
-                platform
-                    .spawn(Burglar::default())
-                    .name("intrusion")
-                    .provide::<IntrusionServer>()
-                    .start()
-                    .await
+                provide::<_, IntrusionServer>(&platform, Burglar::default(), "intrusion").await
             }
             ServiceKind::UserApi => {
                 let Some(orders) = &shop.orders else {
                     return ExitCode::from(2);
                 };
-                let store = match OrderStore::open(orders) {
-                    Ok(store) => store,
-                    Err(error) => {
-                        eprintln!("error: {error}");
-                        platform.shutdown();
-                        return ExitCode::FAILURE;
+                match OrderStore::open(orders) {
+                    Ok(store) => {
+                        provide::<_, UserApiServer>(&platform, Shopfront::new(store), "user-api")
+                            .await
                     }
-                };
-                platform
-                    .spawn(Shopfront::new(store))
-                    .name("user-api")
-                    .provide::<UserApiServer>()
-                    .start()
-                    .await
+                    Err(error) => Err(error),
+                }
             }
         };
         match started {
@@ -160,6 +129,21 @@ pub async fn run(config: &Path, exit_with_parent: bool) -> ExitCode {
     }
     platform.shutdown();
     ExitCode::SUCCESS
+}
+
+/// Starts `component` under `name`, providing service `S`.
+async fn provide<C: Component, S: ServiceDispatch<C>>(
+    platform: &Platform,
+    component: C,
+    name: &str,
+) -> Result<ComponentHandle, String> {
+    platform
+        .spawn(component)
+        .name(name)
+        .provide::<S>()
+        .start()
+        .await
+        .map_err(|error| error.to_string())
 }
 
 /// SIGINT, SIGTERM, or (with `exit_with_parent`) the end of stdin: the

@@ -588,20 +588,9 @@ impl PeerActor {
         let mut batch = Batch::new(&self.header(FrameKind::Data).encode());
         batch.push(Channel::Link, &[], None);
         let Batch { mut frame, .. } = batch;
-        let Some(session) = self.session.as_mut() else {
-            return;
-        };
-        let mut packet = frame.split_off(ROUTING_HEADER_LEN);
-        if let Err(error) =
-            session
-                .session
-                .seal_in_place(&frame[..ROUTING_HEADER_LEN], &mut packet, Instant::now())
-        {
-            tracing::debug!(peer = %self.peer, %error, "no link proof sealed");
-            self.poll_session(inner).await;
+        if self.seal(inner, &mut frame).await.is_err() {
             return;
         }
-        frame.append(&mut packet);
         if let Some(target) = self.links.iter().find(|l| l.id == link) {
             let _ = target.outgoing.try_send(frame);
         }
@@ -738,6 +727,19 @@ impl PeerActor {
         inner: &Arc<Inner>,
         frame: &mut Vec<u8>,
     ) -> Result<(), SendError> {
+        self.seal(inner, frame).await?;
+        if self.transmit(inner, std::mem::take(frame)).await {
+            self.poll_session(inner).await;
+            Ok(())
+        } else {
+            Err(SendError::Unreachable(self.peer))
+        }
+    }
+
+    /// Seals `frame` (routing header, the channel's reserved header, the
+    /// plaintext) in place. A session that refuses (its counter at the
+    /// reject limit) gets to send its rekey first.
+    async fn seal(&mut self, inner: &Arc<Inner>, frame: &mut Vec<u8>) -> Result<(), SendError> {
         let Some(session) = self.session.as_mut() else {
             return Err(SendError::Unreachable(self.peer));
         };
@@ -752,12 +754,7 @@ impl PeerActor {
             return Err(SendError::Unreachable(self.peer));
         }
         frame.append(&mut packet);
-        if self.transmit(inner, std::mem::take(frame)).await {
-            self.poll_session(inner).await;
-            Ok(())
-        } else {
-            Err(SendError::Unreachable(self.peer))
-        }
+        Ok(())
     }
 
     /// Sends control packets the session has (rekey), if any.
