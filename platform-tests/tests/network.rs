@@ -717,3 +717,54 @@ async fn a_link_claiming_a_peers_id_gets_none_of_its_traffic() {
         "traffic for A went to the link that only claimed A's id: {data_frames:?}"
     );
 }
+
+#[tokio::test]
+async fn a_session_given_up_on_one_side_is_made_again_when_the_peer_returns() {
+    // A gives up sessions it cannot reach after 300 ms; B keeps its own and
+    // redials after a second, so it comes back to an A that forgot it.
+    let a = Platform::builder("a")
+        .credentials(shared_key("k", 21))
+        .limits(Limits {
+            idle_session: Duration::from_millis(300),
+            ..Limits::default()
+        })
+        .transport(Arc::new(jadeite_tcp::TcpTransport::new()))
+        .listen(address(TCP_ANY))
+        .start()
+        .await
+        .expect("a starts");
+    let faults = Faults::new();
+    let b = Platform::builder("b")
+        .credentials(shared_key("k", 21))
+        .limits(Limits {
+            redial_first: Duration::from_secs(1),
+            redial_max: Duration::from_secs(1),
+            hello_timeout: Duration::from_millis(300),
+            handshake_timeout: Duration::from_millis(500),
+            ..Limits::default()
+        })
+        .transport(Arc::new(FaultyTransport::new(
+            Arc::new(jadeite_tcp::TcpTransport::new()),
+            Arc::clone(&faults),
+        )))
+        .start()
+        .await
+        .expect("b starts");
+    let a_id = b.connect(&listening(&a, "tcp")).await.expect("link");
+    send_numbered(&b, a_id, 0..5).await;
+    assert_eq!(receive_numbered(&a, 5).await.len(), 5);
+
+    faults.cut_connections();
+    known_peers_become(&a, 0).await;
+    assert!(
+        b.session_info(a_id).await.is_some(),
+        "B still holds its session"
+    );
+
+    // B redials; A has no session, so B's link proof goes unanswered and B
+    // makes the session again on that link.
+    send_numbered(&b, a_id, 5..15).await;
+    assert_eq!(receive_numbered(&a, 10).await, (5..15).collect());
+    send_numbered(&a, b.id(), 0..3).await;
+    assert_eq!(receive_numbered(&b, 3).await.len(), 3);
+}

@@ -170,6 +170,7 @@ struct LimitsEntry {
     max_payload: Option<usize>,
     call_timeout_ms: Option<u64>,
     max_peers: Option<usize>,
+    idle_session_secs: Option<u64>,
     #[serde(default)]
     guessing: GuessingEntry,
 }
@@ -530,6 +531,9 @@ impl LimitsEntry {
         }
         if let Some(v) = positive_count("limits.max_peers", self.max_peers)? {
             limits.max_peers = v;
+        }
+        if let Some(v) = positive("limits.idle_session_secs", self.idle_session_secs)? {
+            limits.idle_session = Duration::from_secs(v);
         }
         let guessing = self.guessing;
         if let Some(v) = ms("limits.guessing.first_delay_ms", guessing.first_delay_ms)? {

@@ -103,9 +103,10 @@ pub(crate) enum PeerCommand {
     Forward {
         frame: Vec<u8>,
     },
-    /// Reach this peer through platform `via` when there is no direct link.
+    /// Reach this peer through platform `via` when there is no direct link
+    /// (`None`: not through a relay any more).
     Route {
-        via: PlatformId,
+        via: Option<PlatformId>,
     },
     Session {
         reply: oneshot::Sender<Option<SessionInfo>>,
@@ -135,6 +136,9 @@ struct Link {
     /// the peer.
     proven: bool,
     opened: Instant,
+    /// A handshake was started on it because the peer never answered its
+    /// link proof (the peer lost its side of the session).
+    rehandshaken: bool,
     /// Ends the link's reader (and so the connection).
     close: Arc<Notify>,
 }
@@ -172,6 +176,8 @@ struct PeerActor {
     queue: VecDeque<Queued>,
     early: VecDeque<(LinkId, Vec<u8>)>,
     redial: Option<(TransportAddress, Instant, Duration)>,
+    /// When the session last showed the peer alive (made, or a frame opened).
+    last_heard: Instant,
 }
 
 pub(crate) fn spawn(inner: Weak<Inner>, peer: PlatformId) -> PeerHandle {
@@ -191,6 +197,7 @@ pub(crate) fn spawn(inner: Weak<Inner>, peer: PlatformId) -> PeerHandle {
         queue: VecDeque::new(),
         early: VecDeque::new(),
         redial: None,
+        last_heard: Instant::now(),
     };
     tokio::spawn(actor.run(rx));
     PeerHandle {
@@ -367,9 +374,11 @@ impl PeerActor {
             while let Some(command) = next {
                 next = self.handle(&inner, command, &mut commands).await;
             }
-            if self.is_idle() && commands.is_empty() {
+            if self.is_idle(&inner) && commands.is_empty() {
                 // Nothing to keep: a hello whose link is gone, a handshake
-                // that failed. Ending here keeps unanswered ids from piling up.
+                // that failed, a session unheard of for `idle_session` with
+                // no way to reach the peer. Ending here keeps ids of peers
+                // long gone from piling up.
                 commands.close();
                 if commands.is_empty() {
                     let mut peers = lock(inner.peers());
@@ -379,6 +388,8 @@ impl PeerActor {
                     {
                         peers.remove(&self.peer);
                     }
+                    drop(peers);
+                    inner.services.forget(&inner, self.peer);
                     return;
                 }
             }
@@ -388,14 +399,27 @@ impl PeerActor {
         }
     }
 
-    fn is_idle(&self) -> bool {
+    fn is_idle(&self, inner: &Inner) -> bool {
+        (self.unreachable_and_quiet() && self.session.is_none())
+            || self
+                .idle_until(inner)
+                .is_some_and(|at| Instant::now() >= at)
+    }
+
+    /// No link, route, redial, handshake or waiting message.
+    fn unreachable_and_quiet(&self) -> bool {
         self.links.is_empty()
             && self.via.is_none()
             && self.handshake.is_none()
-            && self.session.is_none()
             && self.queue.is_empty()
             && self.early.is_empty()
             && self.redial.is_none()
+    }
+
+    /// When a session that cannot reach its peer is given up.
+    fn idle_until(&self, inner: &Inner) -> Option<Instant> {
+        (self.session.is_some() && self.unreachable_and_quiet())
+            .then(|| self.last_heard + inner.limits.idle_session)
     }
 
     fn next_wakeup(&self) -> Option<Instant> {
@@ -409,7 +433,11 @@ impl PeerActor {
             .filter(|l| !l.proven && !l.relayed)
             .map(|l| l.opened + self.unproven_link_lifetime())
             .min();
-        [session, handshake, queue, redial, unproven]
+        let idle = self
+            .inner
+            .upgrade()
+            .and_then(|inner| self.idle_until(&inner));
+        [session, handshake, queue, redial, unproven, idle]
             .into_iter()
             .flatten()
             .min()
@@ -470,6 +498,7 @@ impl PeerActor {
                     relayed,
                     proven: false,
                     opened: Instant::now(),
+                    rehandshaken: false,
                     close,
                 });
                 if self.session.is_some() {
@@ -489,8 +518,8 @@ impl PeerActor {
                 self.transmit_on(inner, frame, true).await;
             }
             PeerCommand::Route { via } => {
-                self.via = Some(via);
-                self.start_handshake(inner, true).await;
+                self.via = via;
+                self.start_handshake(inner, via.is_some()).await;
             }
             PeerCommand::Session { reply } => {
                 let _ = reply.send(self.session.as_ref().map(|s| SessionInfo {
@@ -913,6 +942,7 @@ impl PeerActor {
                     return;
                 }
             };
+        self.last_heard = Instant::now();
         self.mark_proven(inner, link).await;
         match received {
             Received::Application(plaintext) => {
@@ -1044,6 +1074,7 @@ impl PeerActor {
                         return;
                     }
                     tracing::info!(peer = %self.peer, suite = %established.suite, roles = ?established.peer_roles, "session established");
+                    self.last_heard = Instant::now();
                     let roles = Arc::new(established.peer_roles);
                     self.session = Some(Session {
                         session: established.session,
@@ -1094,6 +1125,33 @@ impl PeerActor {
         }
     }
 
+    /// The peer never answered the link proof on `link`: it has no session
+    /// with us any more (it gave it up, idle). A new handshake on that link,
+    /// which replaces ours if it proves the same roles, brings both sides
+    /// back to one session. Tried once per link; the link then has another
+    /// lifetime to be proven in.
+    async fn rehandshake(&mut self, inner: &Arc<Inner>, link: LinkId) {
+        let Some(target) = self.links.iter_mut().find(|l| l.id == link) else {
+            return;
+        };
+        target.rehandshaken = true;
+        target.opened = Instant::now();
+        match Handshake::initiate(Arc::clone(&inner.security), Some(self.peer)) {
+            Ok((machine, offer)) => {
+                tracing::info!(peer = %self.peer, "link proof unanswered; making the session again");
+                self.handshake = Some(HandshakeRun {
+                    machine,
+                    deadline: Instant::now() + inner.limits.handshake_timeout,
+                    slot_host: None,
+                    link: None,
+                });
+                self.send_frame(inner, FrameKind::Handshake, &offer, Some(link))
+                    .await;
+            }
+            Err(error) => tracing::warn!(peer = %self.peer, %error, "cannot start a handshake"),
+        }
+    }
+
     /// Whether the handshake in progress is one this side started.
     fn initiated_handshake(&self) -> bool {
         self.handshake
@@ -1130,15 +1188,19 @@ impl PeerActor {
             }
         }
         let lifetime = self.unproven_link_lifetime();
-        let stale: Vec<LinkId> = self
+        let stale: Vec<(LinkId, bool)> = self
             .links
             .iter()
             .filter(|l| !l.proven && !l.relayed && now >= l.opened + lifetime)
             .filter(|l| self.handshake.as_ref().is_none_or(|h| h.link != Some(l.id)))
-            .map(|l| l.id)
+            .map(|l| (l.id, l.rehandshaken))
             .collect();
-        for link in stale {
-            self.close_unproven(Some(link));
+        for (link, rehandshaken) in stale {
+            if self.session.is_some() && self.handshake.is_none() && !rehandshaken {
+                self.rehandshake(inner, link).await;
+            } else {
+                self.close_unproven(Some(link));
+            }
         }
         while self.queue.front().is_some_and(|q| now >= q.deadline) {
             if let Some(queued) = self.queue.pop_front() {

@@ -52,6 +52,11 @@ pub struct Limits {
     /// A link from an unknown platform id beyond it is refused, so hellos
     /// with made-up ids cost bounded memory.
     pub max_peers: usize,
+    /// A session with no way left to reach its peer (no link, relay or
+    /// redial) and nothing heard from it for this long is given up, so peers
+    /// that are gone for good do not hold a place in `max_peers`. If the peer
+    /// comes back, a new handshake makes a new session.
+    pub idle_session: Duration,
 }
 
 impl Default for Limits {
@@ -69,6 +74,7 @@ impl Default for Limits {
             guessing: GuessLimits::default(),
             call_timeout: Duration::from_secs(30),
             max_peers: 4096,
+            idle_session: Duration::from_secs(600),
         }
     }
 }
@@ -427,7 +433,7 @@ impl Platform {
     /// direct link. The service layer does this by itself for the platforms
     /// its peers announce as their neighbours.
     pub async fn route_via(&self, peer: PlatformId, via: PlatformId) {
-        route_via(&self.inner, peer, via).await;
+        route_via(&self.inner, peer, Some(via)).await;
     }
 
     /// Stops listening, stops every component and ends every link and session.
@@ -534,7 +540,7 @@ pub(crate) async fn send_message(
     outcome.await.unwrap_or(Err(SendError::Shutdown))
 }
 
-pub(crate) async fn route_via(inner: &Arc<Inner>, peer: PlatformId, via: PlatformId) {
+pub(crate) async fn route_via(inner: &Arc<Inner>, peer: PlatformId, via: Option<PlatformId>) {
     let _ = peer_handle(inner, peer)
         .send(PeerCommand::Route { via })
         .await;

@@ -245,6 +245,17 @@ impl Services {
         self.announce(inner, None);
     }
 
+    /// The peer's actor ended: nothing of it is kept.
+    pub(crate) fn forget(&self, inner: &Arc<Inner>, peer: PlatformId) {
+        let known = lock(&self.state).peers.remove(&peer).is_some();
+        lock(&self.refusals).remove(&peer);
+        self.fail_calls_to(&HashSet::from([peer]));
+        if known {
+            self.changed();
+            self.announce(inner, None);
+        }
+    }
+
     fn fail_calls_to(&self, lost: &HashSet<PlatformId>) {
         let failed: Vec<(u64, PendingCall)> = {
             let mut calls = lock(&self.calls);
@@ -518,6 +529,7 @@ impl Services {
 
     fn on_directory(&self, inner: &Arc<Inner>, peer: PlatformId, directory: Directory) {
         let mut route = Vec::new();
+        let mut unroute = Vec::new();
         let mut lost = HashSet::new();
         {
             let mut state = lock(&self.state);
@@ -556,23 +568,31 @@ impl Services {
                 }
             }
             for (id, view) in &mut state.peers {
-                if view.via == Some(peer) && !announced.contains(id) && view.reachable {
-                    view.reachable = false;
-                    lost.insert(*id);
+                if view.via == Some(peer) && !announced.contains(id) {
+                    view.via = None;
+                    unroute.push(*id);
+                    if view.reachable {
+                        view.reachable = false;
+                        lost.insert(*id);
+                    }
                 }
             }
         }
         self.fail_calls_to(&lost);
         self.changed();
-        if !route.is_empty() {
+        if !route.is_empty() || !unroute.is_empty() {
             let platform = Arc::downgrade(inner);
             tokio::spawn(async move {
-                for neighbour in route {
+                let changes = route
+                    .into_iter()
+                    .map(|id| (id, Some(peer)))
+                    .chain(unroute.into_iter().map(|id| (id, None)));
+                for (neighbour, via) in changes {
                     let Some(inner) = platform.upgrade() else {
                         return;
                     };
-                    tracing::debug!(%neighbour, via = %peer, "reaching a neighbour through its relay");
-                    crate::platform::route_via(&inner, neighbour, peer).await;
+                    tracing::debug!(%neighbour, relay = %peer, routed = via.is_some(), "route through a relay changed");
+                    crate::platform::route_via(&inner, neighbour, via).await;
                 }
             });
         }
