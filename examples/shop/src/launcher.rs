@@ -13,6 +13,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
+use crate::client::Client;
 use crate::setup::{Layout, PLATFORMS};
 
 /// Longest wait for a platform to say `ready`.
@@ -40,7 +41,27 @@ impl Shop {
         for platform in PLATFORMS {
             shop.start_one(platform).await?;
         }
+        shop.serving().await?;
         Ok(shop)
+    }
+
+    /// Waits until the shop answers a catalogue request: the API platform
+    /// has found the warehouse, so the first page load works.
+    async fn serving(&self) -> Result<(), String> {
+        let client = Client::new(&self.url)?;
+        let deadline = tokio::time::Instant::now() + START_PATIENCE;
+        loop {
+            match client.get("/api/catalogue").await {
+                Ok(response) if response.status == 200 => return Ok(()),
+                _ if tokio::time::Instant::now() >= deadline => {
+                    return Err(format!(
+                        "the shop did not serve its catalogue within {START_PATIENCE:?}; see the logs in {}",
+                        self.layout.dir.join("logs").display()
+                    ));
+                }
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
     }
 
     /// Starts (or restarts) one platform from its config.

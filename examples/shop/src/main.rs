@@ -108,11 +108,14 @@ fn parse(args: Vec<String>) -> Result<Command, String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Platforms started by the launcher log to files: no colour codes there.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let command = match parse(std::env::args().skip(1).collect()) {
         Ok(command) => command,
