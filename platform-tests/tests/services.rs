@@ -1134,3 +1134,37 @@ inventory = ["auditor", "stock-reader"]
     assert_eq!(seen.verified, names(&["inventory"]));
     assert_eq!(seen.roles, names(&["auditor", "inventory", "stock-reader"]));
 }
+
+#[tokio::test]
+async fn a_platform_without_application_messages_keeps_serving_under_a_flood() {
+    let server =
+        start(builder("server", shared_key("inventory", INVENTORY)).application_messages(false))
+            .await;
+    let _probe = server
+        .spawn(Probe::default())
+        .provide::<DeskServer>()
+        .start()
+        .await
+        .expect("component starts");
+    let client = dial(
+        &server,
+        "tcp",
+        builder("client", shared_key("inventory", INVENTORY)),
+    )
+    .await;
+    // Far more raw messages than the delivery queue holds, none ever read.
+    for n in 0..5000u32 {
+        client
+            .send(server.id(), n.to_be_bytes().to_vec())
+            .await
+            .expect("send");
+    }
+    let desk: DeskClient = find(&client, Scope::Global).await;
+    assert_eq!(desk.hours().await, Ok("9-17".to_owned()));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), server.receive())
+            .await
+            .is_err(),
+        "an application message was delivered"
+    );
+}

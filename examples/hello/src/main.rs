@@ -211,7 +211,9 @@ impl Setup {
             Self::Flags(security) => security.builder(name),
             Self::Config(path) => Platform::from_config(path)?,
         };
+        // Only service calls here: raw application messages are dropped.
         Ok(builder
+            .application_messages(false)
             .transport(Arc::new(TcpTransport::new()))
             .transport(Arc::new(WebSocketTransport::new())))
     }

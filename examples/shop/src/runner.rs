@@ -42,6 +42,8 @@ pub async fn run(config: &Path, exit_with_parent: bool) -> ExitCode {
     };
     let platform = match shop
         .platform
+        // Services only: raw application messages are dropped on arrival.
+        .application_messages(false)
         .transport(Arc::new(TcpTransport::new()))
         .transport(Arc::new(WebSocketTransport::new()))
         .start()

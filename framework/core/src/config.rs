@@ -171,6 +171,7 @@ struct LimitsEntry {
     call_timeout_ms: Option<u64>,
     max_peers: Option<usize>,
     idle_session_secs: Option<u64>,
+    application_messages: Option<bool>,
     #[serde(default)]
     guessing: GuessingEntry,
 }
@@ -534,6 +535,9 @@ impl LimitsEntry {
         }
         if let Some(v) = positive("limits.idle_session_secs", self.idle_session_secs)? {
             limits.idle_session = Duration::from_secs(v);
+        }
+        if let Some(v) = self.application_messages {
+            limits.application_messages = v;
         }
         let guessing = self.guessing;
         if let Some(v) = ms("limits.guessing.first_delay_ms", guessing.first_delay_ms)? {

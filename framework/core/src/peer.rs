@@ -960,11 +960,15 @@ impl PeerActor {
                                 roles: Arc::clone(&roles),
                                 payload: payload.to_vec(),
                             };
-                            // Never wait for the application: an unread
-                            // queue must not stall this peer's service
-                            // traffic. Delivery is at most once anyway.
-                            if let Err(error) = inner.deliveries.try_send(delivery) {
-                                tracing::warn!(peer = %self.peer, %error, "application message dropped: nobody reads Platform::receive fast enough");
+                            // Backpressure: a reader slower than its peers
+                            // holds them up. A platform that never reads
+                            // turns application messages off instead, so an
+                            // unread queue cannot stall its service traffic.
+                            if !inner.limits.application_messages {
+                                tracing::debug!(peer = %self.peer, "application message dropped: this platform does not receive them");
+                            } else if inner.deliveries.send(delivery).await.is_err() {
+                                tracing::debug!("deliveries closed");
+                                return;
                             }
                         }
                         Channel::Service => {

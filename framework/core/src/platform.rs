@@ -57,6 +57,12 @@ pub struct Limits {
     /// that are gone for good do not hold a place in `max_peers`. If the peer
     /// comes back, a new handshake makes a new session.
     pub idle_session: Duration,
+    /// Whether application messages (`Platform::send` by a peer) are
+    /// delivered to [`Platform::receive`]. A platform that only serves and
+    /// calls services turns them off: they are dropped on arrival, and an
+    /// unread queue can then never hold up a peer's service traffic. When on,
+    /// a full queue (1024) holds up the peers that send to it until it is read.
+    pub application_messages: bool,
 }
 
 impl Default for Limits {
@@ -75,6 +81,7 @@ impl Default for Limits {
             call_timeout: Duration::from_secs(30),
             max_peers: 4096,
             idle_session: Duration::from_secs(600),
+            application_messages: true,
         }
     }
 }
@@ -152,6 +159,13 @@ impl PlatformBuilder {
 
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Sets `Limits::application_messages`, leaving the other limits as
+    /// they are.
+    pub fn application_messages(mut self, on: bool) -> Self {
+        self.limits.application_messages = on;
         self
     }
 
