@@ -1,6 +1,6 @@
 //! `#[service]`: a plain trait of async methods becomes a Jadeite service.
 //!
-//! ```ignore
+//! ```text
 //! #[jadeite::service(roles = ["checkout"])]
 //! pub trait Payment {
 //!     async fn charge(&self, cx: &CallContext, order: u64, cents: u64) -> Result<Receipt, Refused>;
