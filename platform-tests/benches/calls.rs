@@ -62,11 +62,11 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use jadeite::security::channel::DATA_HEADER_LEN;
-use jadeite::security::{Handshake, HandshakeConfig, Now, PlatformId, Received, SecureSession};
+use jadeite::security::{PlatformId, Received, SecureSession};
 use jadeite::transport::{Connection, Transport};
 use jadeite::{Component, Platform, Scope, service};
 use jadeite_tcp::TcpTransport;
-use platform_tests::{address, shared_key};
+use platform_tests::{address, session_pair, shared_key};
 use serde::{Deserialize, Serialize};
 use tarpc::server::Channel as _;
 use tokio::runtime::{Handle, Runtime};
@@ -345,45 +345,6 @@ async fn tcp_echo(ends: &Ends) -> Connection {
     .await;
     accepted.await.expect("accepting task");
     dialed
-}
-
-/// An established pair of sessions: (initiator, responder).
-fn session_pair() -> (SecureSession, SecureSession) {
-    let config = || {
-        Arc::new(HandshakeConfig::new(
-            PlatformId::random().expect("rng"),
-            shared_key("bench", 7),
-        ))
-    };
-    let (initiator_config, responder_config) = (config(), config());
-    let responder_id = responder_config.platform;
-    let (mut initiator, mut message) =
-        Handshake::initiate(initiator_config, Some(responder_id)).expect("initiate");
-    let mut responder = Handshake::respond(responder_config);
-    let (mut initiator_session, mut responder_session) = (None, None);
-    let mut to_responder = true;
-    loop {
-        let (machine, slot) = if to_responder {
-            (&mut responder, &mut responder_session)
-        } else {
-            (&mut initiator, &mut initiator_session)
-        };
-        let progress = machine.receive(&message, Now::system()).expect("handshake");
-        if let Some(established) = progress.established {
-            *slot = Some(established.session);
-        }
-        match progress.reply {
-            Some(reply) => {
-                message = reply;
-                to_responder = !to_responder;
-            }
-            None => break,
-        }
-    }
-    (
-        initiator_session.expect("initiator established"),
-        responder_session.expect("responder established"),
-    )
 }
 
 /// The sessions of both ends, for the crypto item.

@@ -39,13 +39,13 @@ use std::time::{Duration, Instant};
 
 use jadeite::Platform;
 use jadeite::security::channel::{DATA_HEADER_LEN, DATA_OVERHEAD};
-use jadeite::security::{Handshake, HandshakeConfig, Now, PlatformId, Received, SecureSession};
+use jadeite::security::{PlatformId, Received, SecureSession};
 use jadeite::transport::{
     Connection, FrameSink, FrameSource, Listener, Transport, TransportAddress,
 };
 use jadeite_tcp::TcpTransport;
 use jadeite_websocket::WebSocketTransport;
-use platform_tests::{address, shared_key};
+use platform_tests::{address, session_pair, shared_key};
 use tokio::sync::{mpsc, oneshot};
 
 const SIZES: [(usize, &str); 2] = [(64, "64B"), (1024, "1KiB")];
@@ -153,45 +153,6 @@ async fn platform_pair(net: Net) -> (Platform, Platform, PlatformId) {
     let first = b.receive().await.expect("first delivery");
     assert_eq!(first.payload, b"hello");
     (a, b, b_id)
-}
-
-/// An established pair of sessions: (initiator, responder).
-fn session_pair() -> (SecureSession, SecureSession) {
-    let config = || {
-        Arc::new(HandshakeConfig::new(
-            PlatformId::random().expect("rng"),
-            shared_key("bench", 7),
-        ))
-    };
-    let (initiator_config, responder_config) = (config(), config());
-    let responder_id = responder_config.platform;
-    let (mut initiator, mut message) =
-        Handshake::initiate(initiator_config, Some(responder_id)).expect("initiate");
-    let mut responder = Handshake::respond(responder_config);
-    let (mut initiator_session, mut responder_session) = (None, None);
-    let mut to_responder = true;
-    loop {
-        let (machine, slot) = if to_responder {
-            (&mut responder, &mut responder_session)
-        } else {
-            (&mut initiator, &mut initiator_session)
-        };
-        let progress = machine.receive(&message, Now::system()).expect("handshake");
-        if let Some(established) = progress.established {
-            *slot = Some(established.session);
-        }
-        match progress.reply {
-            Some(reply) => {
-                message = reply;
-                to_responder = !to_responder;
-            }
-            None => break,
-        }
-    }
-    (
-        initiator_session.expect("initiator established"),
-        responder_session.expect("responder established"),
-    )
 }
 
 /// The model's routing header: version 1, kind Data, two fixed platform ids.

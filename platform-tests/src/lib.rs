@@ -92,3 +92,50 @@ pub fn listening(platform: &Platform, scheme: &str) -> TransportAddress {
 /// Every test's platforms listen on loopback only.
 pub const TCP_ANY: &str = "tcp://127.0.0.1:0";
 pub const WS_ANY: &str = "ws://127.0.0.1:0/jadeite";
+
+/// An established pair of secure sessions, made in process by the real
+/// handshake with one shared-key role: (initiator, responder). The benches
+/// time the channel's own cost with it.
+pub fn session_pair() -> (
+    jadeite::security::SecureSession,
+    jadeite::security::SecureSession,
+) {
+    let config = || {
+        Arc::new(jadeite::security::HandshakeConfig::new(
+            jadeite::security::PlatformId::random().expect("rng"),
+            shared_key("bench", 7),
+        ))
+    };
+    let (initiator_config, responder_config) = (config(), config());
+    let responder_id = responder_config.platform;
+    let (mut initiator, mut message) =
+        jadeite::security::Handshake::initiate(initiator_config, Some(responder_id))
+            .expect("initiate");
+    let mut responder = jadeite::security::Handshake::respond(responder_config);
+    let (mut initiator_session, mut responder_session) = (None, None);
+    let mut to_responder = true;
+    loop {
+        let (machine, slot) = if to_responder {
+            (&mut responder, &mut responder_session)
+        } else {
+            (&mut initiator, &mut initiator_session)
+        };
+        let progress = machine
+            .receive(&message, jadeite::security::Now::system())
+            .expect("handshake");
+        if let Some(established) = progress.established {
+            *slot = Some(established.session);
+        }
+        match progress.reply {
+            Some(reply) => {
+                message = reply;
+                to_responder = !to_responder;
+            }
+            None => break,
+        }
+    }
+    (
+        initiator_session.expect("initiator established"),
+        responder_session.expect("responder established"),
+    )
+}
