@@ -66,7 +66,7 @@ use jadeite::security::{PlatformId, Received, SecureSession};
 use jadeite::transport::{Connection, Transport};
 use jadeite::{Component, Platform, Scope, service};
 use jadeite_tcp::TcpTransport;
-use platform_tests::{address, session_pair, shared_key};
+use platform_tests::{address, bench, session_pair, shared_key};
 use serde::{Deserialize, Serialize};
 use tarpc::server::Channel as _;
 use tokio::runtime::{Handle, Runtime};
@@ -763,12 +763,6 @@ fn print_counts(items: &[Item]) {
     }
 }
 
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "n/a".to_owned())
-}
-
 async fn bench(full: bool, split: Ends) {
     let started = Instant::now();
     let here = Handle::current();
@@ -796,11 +790,8 @@ async fn bench(full: bool, split: Ends) {
         );
         return;
     }
-    let rounds = std::env::var("JADEITE_BENCH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(DEFAULT_ROUNDS);
-    println!("load average before: {}", load_average());
+    let rounds = bench::rounds(DEFAULT_ROUNDS);
+    println!("load average before: {}", bench::load_average());
     for item in &mut items {
         item.calibrate().await;
         item.run(Duration::ZERO).await; // warm up
@@ -837,7 +828,7 @@ async fn bench(full: bool, split: Ends) {
         items.len(),
         rounds,
         started.elapsed().as_secs_f64(),
-        load_average()
+        bench::load_average()
     );
     for platforms in [shared_platforms, split_platforms] {
         platforms.a.shutdown();

@@ -45,7 +45,7 @@ use jadeite::transport::{
 };
 use jadeite_tcp::TcpTransport;
 use jadeite_websocket::WebSocketTransport;
-use platform_tests::{address, session_pair, shared_key};
+use platform_tests::{address, bench, session_pair, shared_key};
 use tokio::sync::{mpsc, oneshot};
 
 const SIZES: [(usize, &str); 2] = [(64, "64B"), (1024, "1KiB")];
@@ -899,12 +899,6 @@ fn print_tables(items: &[Item]) {
     }
 }
 
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "n/a".to_owned())
-}
-
 async fn bench(full: bool) {
     let started = Instant::now();
     let mut items = build_items().await;
@@ -920,11 +914,8 @@ async fn bench(full: bool) {
         );
         return;
     }
-    let rounds = std::env::var("JADEITE_BENCH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(DEFAULT_ROUNDS);
-    println!("load average before: {}", load_average());
+    let rounds = bench::rounds(DEFAULT_ROUNDS);
+    println!("load average before: {}", bench::load_average());
     for item in &mut items {
         if let Bench::Throughput(t) = &mut item.bench {
             t.calibrate().await;
@@ -944,7 +935,7 @@ async fn bench(full: bool) {
         items.len(),
         rounds,
         started.elapsed().as_secs_f64(),
-        load_average()
+        bench::load_average()
     );
 }
 

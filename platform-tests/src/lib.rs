@@ -4,6 +4,24 @@
 #![forbid(unsafe_code)]
 
 pub mod faults;
+
+/// What the bench binaries share: how many rounds to run and the machine's load.
+pub mod bench {
+    /// `JADEITE_BENCH_ROUNDS`, or `default` if unset or not a number.
+    pub fn rounds(default: usize) -> usize {
+        std::env::var("JADEITE_BENCH_ROUNDS")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(default)
+    }
+
+    /// The 1, 5 and 15 minute load averages, for the figures' record.
+    pub fn load_average() -> String {
+        std::fs::read_to_string("/proc/loadavg")
+            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+            .unwrap_or_else(|_| "n/a".to_owned())
+    }
+}
 pub mod raw;
 
 use std::sync::Arc;
